@@ -1,0 +1,4 @@
+//! shipwatch's application core: records, ports, domain logic and the services the functions run.
+
+pub mod model;
+pub mod ports;

@@ -1,0 +1,328 @@
+//! Records shipwatch keeps. Secrets (private keys, destination URLs, signing secrets) are never part of
+//! these records: they live behind [`crate::ports::SecretStore`].
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shipwatch_shared::credentials::{IssuerId, KeyId};
+
+macro_rules! string_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            /// A fresh random id.
+            pub fn generate() -> Self {
+                Self(uuid::Uuid::new_v4().to_string())
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A team (tenant).
+    TeamId
+);
+string_id!(
+    /// Our id of an uploaded API key (not Apple's Key ID).
+    KeyRecordId
+);
+string_id!(DestinationId);
+string_id!(WorkflowId);
+string_id!(EventId);
+string_id!(DeliveryId);
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Team {
+    pub id: TeamId,
+    pub name: String,
+    /// Lowercase hex SHA-256 of the team's bearer token; the token itself is never stored.
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    Validating,
+    Valid,
+    Invalid,
+    ActionRequired,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Validating => "validating",
+            Self::Valid => "valid",
+            Self::Invalid => "invalid",
+            Self::ActionRequired => "action_required",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatusCode {
+    NotAuthorized,
+    InsufficientRole,
+    AgreementsRequired,
+    AscUnavailable,
+}
+
+impl KeyStatusCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotAuthorized => "not_authorized",
+            Self::InsufficientRole => "insufficient_role",
+            Self::AgreementsRequired => "agreements_required",
+            Self::AscUnavailable => "asc_unavailable",
+        }
+    }
+}
+
+/// An uploaded App Store Connect API key, without its private key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub id: KeyRecordId,
+    pub team_id: TeamId,
+    pub name: String,
+    pub key_id: KeyId,
+    pub issuer_id: IssuerId,
+    pub public_key_fingerprint: String,
+    pub status: KeyStatus,
+    pub status_code: Option<KeyStatusCode>,
+    pub status_message: Option<String>,
+    pub apps_count: Option<u32>,
+    pub validated_at: Option<DateTime<Utc>>,
+    pub last_swept_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Validation attempts since the last request to validate; 0 means "validate now" (the stream
+    /// filter of the validator Lambda keys on it, so a retry write does not re-trigger itself).
+    pub validation_attempts: u32,
+    /// When a key left in `validating` by an App Store Connect outage is tried again.
+    pub next_validation_at: Option<DateTime<Utc>>,
+    /// Bumped on every write; updates are conditional on it (optimistic concurrency).
+    pub revision: u64,
+}
+
+impl ApiKeyRecord {
+    /// Name of the secret that holds this key's `.p8` PEM.
+    pub fn secret_name(&self) -> SecretName {
+        SecretName::for_key(&self.team_id, &self.id)
+    }
+}
+
+/// Name of a secret, always under the `shipwatch/` prefix (IAM grants only `shipwatch/*`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretName(String);
+
+impl SecretName {
+    pub const PREFIX: &'static str = "shipwatch/";
+
+    pub fn for_key(team: &TeamId, key: &KeyRecordId) -> Self {
+        Self(format!("{}teams/{team}/keys/{key}", Self::PREFIX))
+    }
+
+    pub fn for_destination(team: &TeamId, destination: &DestinationId) -> Self {
+        Self(format!("{}teams/{team}/destinations/{destination}", Self::PREFIX))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SecretName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Secret material. `Debug` never shows it and the bytes are wiped on drop.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(zeroize::Zeroizing<String>);
+
+impl SecretValue {
+    pub fn new(value: String) -> Self {
+        Self(zeroize::Zeroizing::new(value))
+    }
+
+    /// The secret itself; call sites are the few places that must hand it on.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretValue(<redacted>)")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DestinationKind {
+    Slack,
+    Discord,
+    Teams,
+    Webhook,
+}
+
+impl DestinationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Slack => "slack",
+            Self::Discord => "discord",
+            Self::Teams => "teams",
+            Self::Webhook => "webhook",
+        }
+    }
+}
+
+/// A notification target. Its URL and (for webhooks) signing secret are in the secret store as
+/// [`DestinationSecrets`] JSON under [`SecretName::for_destination`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destination {
+    pub id: DestinationId,
+    pub team_id: TeamId,
+    pub kind: DestinationKind,
+    pub name: String,
+    /// What responses show of the URL, e.g. `https://hooks.slack.com/…/abcd`.
+    pub url_hint: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The secret half of a destination.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestinationSecrets {
+    pub url: String,
+    /// `whsec_<base64>` for webhooks.
+    pub signing_secret: Option<String>,
+}
+
+impl fmt::Debug for DestinationSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DestinationSecrets(<redacted>)")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workflow {
+    pub id: WorkflowId,
+    pub team_id: TeamId,
+    pub name: String,
+    pub destination_id: DestinationId,
+    /// App Store Connect app ids, or `["*"]` for all.
+    pub app_ids: Vec<String>,
+    /// Event types from the contract, or `["*"]` for all.
+    pub event_types: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One observed change, as stored in the history and sent to destinations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub id: EventId,
+    pub team_id: TeamId,
+    /// The key whose sweep saw the change (none for `shipwatch.test`).
+    pub key_record_id: Option<KeyRecordId>,
+    /// App Store Connect app id, where the event concerns one app (the CloudEvents `subject`).
+    pub app_id: Option<String>,
+    /// CloudEvents `type`, e.g. `shipwatch.app_version.state_changed`.
+    pub event_type: String,
+    pub time: DateTime<Utc>,
+    /// CloudEvents `data`, as the contract's section 3 describes per type.
+    pub data: serde_json::Value,
+    /// One line for people, also what free-text search looks at.
+    pub summary: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Not yet delivered; tried again from `next_attempt_at`.
+    Pending,
+    Delivered,
+    /// Gave up after the last allowed attempt.
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryAttempt {
+    pub at: DateTime<Utc>,
+    /// HTTP status answered, if any.
+    pub status_code: Option<u16>,
+    /// What went wrong, without the URL.
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// An event on its way to one destination.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    pub id: DeliveryId,
+    pub event_id: EventId,
+    pub team_id: TeamId,
+    pub destination_id: DestinationId,
+    pub status: DeliveryStatus,
+    pub attempts: Vec<DeliveryAttempt>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// A sender holds the delivery until then; others skip it (no double sends from overlapping sweeps).
+    pub lease_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// Bumped on every write; updates are conditional on it.
+    pub revision: u64,
+}
+
+/// A stored event with its deliveries, as the history shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventWithDeliveries {
+    pub event: EventRecord,
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
+/// The last state a key's sweep saw, with the version its next write must match.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredSnapshot {
+    pub key_record_id: KeyRecordId,
+    pub team_id: TeamId,
+    /// 0 when none is stored yet.
+    pub version: u64,
+    /// The domain snapshot, serialized (see `crate::domain::snapshot`).
+    pub state: serde_json::Value,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filter of `GET /v1/events`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    pub app_id: Option<String>,
+    pub event_type: Option<String>,
+    /// Case-insensitive substring of the summary or of the data's text.
+    pub text: Option<String>,
+    pub limit: u32,
+    /// Opaque cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}

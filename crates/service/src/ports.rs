@@ -1,0 +1,127 @@
+//! Ports: the small traits the application services are written against. Each adapter (embedded
+//! SQLite, DynamoDB + Secrets Manager, HTTP senders) implements them in one module, and one
+//! contract test suite (`tests/`) runs against every store adapter.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::model::*;
+
+/// Failure of a store or secret adapter. Messages never contain secret values.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule or an optimistic-concurrency condition failed.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The store could not be reached or answered with an error; safe to retry.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait TeamStore: Send + Sync {
+    async fn insert_team(&self, team: &Team) -> StoreResult<()>;
+    async fn get_team(&self, id: &TeamId) -> StoreResult<Option<Team>>;
+    async fn find_team_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Team>>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Fails with [`StoreError::Conflict`] when the team already has a key with this `key_id`.
+    async fn insert_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// The key if it belongs to `team`.
+    async fn get_key(&self, team: &TeamId, id: &KeyRecordId) -> StoreResult<Option<ApiKeyRecord>>;
+    /// The key whatever its team (validator and sweep, which are not team-scoped).
+    async fn get_key_by_id(&self, id: &KeyRecordId) -> StoreResult<Option<ApiKeyRecord>>;
+    /// The team's keys, oldest first.
+    async fn list_keys(&self, team: &TeamId) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Every key of every team (sweep).
+    async fn list_all_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Writes `key` (whose `revision` must already be `expected_revision + 1`) only if the stored
+    /// revision is still `expected_revision`; otherwise [`StoreError::Conflict`].
+    async fn update_key(&self, key: &ApiKeyRecord, expected_revision: u64) -> StoreResult<()>;
+    /// Removes the key and everything that hangs on it (snapshot, key_id uniqueness). `false` if absent.
+    async fn delete_key(&self, team: &TeamId, id: &KeyRecordId) -> StoreResult<bool>;
+}
+
+/// Secret values: Secrets Manager on AWS (names under `shipwatch/`), owner-only files locally.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Creates the secret or replaces its value.
+    async fn put_secret(&self, name: &SecretName, value: &SecretValue) -> StoreResult<()>;
+    async fn get_secret(&self, name: &SecretName) -> StoreResult<Option<SecretValue>>;
+    /// Deletes at once, without a recovery window. Deleting an absent secret is not an error.
+    async fn delete_secret(&self, name: &SecretName) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait DestinationStore: Send + Sync {
+    async fn insert_destination(&self, destination: &Destination) -> StoreResult<()>;
+    async fn get_destination(
+        &self,
+        team: &TeamId,
+        id: &DestinationId,
+    ) -> StoreResult<Option<Destination>>;
+    async fn list_destinations(&self, team: &TeamId) -> StoreResult<Vec<Destination>>;
+    async fn delete_destination(&self, team: &TeamId, id: &DestinationId) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait WorkflowStore: Send + Sync {
+    async fn insert_workflow(&self, workflow: &Workflow) -> StoreResult<()>;
+    async fn get_workflow(&self, team: &TeamId, id: &WorkflowId) -> StoreResult<Option<Workflow>>;
+    async fn list_workflows(&self, team: &TeamId) -> StoreResult<Vec<Workflow>>;
+    async fn delete_workflow(&self, team: &TeamId, id: &WorkflowId) -> StoreResult<bool>;
+}
+
+/// What one key's sweep writes, all or nothing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepCommit {
+    /// The snapshot to store; its `version` must be `expected_version + 1`.
+    pub snapshot: StoredSnapshot,
+    /// The stored version the sweep read (0 if there was none).
+    pub expected_version: u64,
+    pub events: Vec<EventRecord>,
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
+/// Snapshots, history and the delivery outbox.
+#[async_trait]
+pub trait SweepStore: Send + Sync {
+    async fn get_snapshot(&self, key: &KeyRecordId) -> StoreResult<Option<StoredSnapshot>>;
+    /// Atomically stores the snapshot, the events and their deliveries if the stored snapshot
+    /// version is still `expected_version`; otherwise [`StoreError::Conflict`] and nothing is written.
+    /// This is what makes every transition reported exactly once when sweeps overlap.
+    async fn commit_sweep(&self, commit: &SweepCommit) -> StoreResult<()>;
+    /// Stores events and deliveries that do not come from a snapshot (test events, key status).
+    async fn append_events(
+        &self,
+        events: &[EventRecord],
+        deliveries: &[DeliveryRecord],
+    ) -> StoreResult<()>;
+    /// The team's history, newest first.
+    async fn list_events(
+        &self,
+        team: &TeamId,
+        query: &EventQuery,
+    ) -> StoreResult<Page<EventWithDeliveries>>;
+    async fn get_event(&self, id: &EventId) -> StoreResult<Option<EventRecord>>;
+    /// Pending deliveries whose `next_attempt_at` is at or before `now` and whose lease has expired.
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+    /// Conditional write of a delivery (claim with a lease, or record an attempt): succeeds only if
+    /// the stored revision is `expected_revision`; otherwise [`StoreError::Conflict`].
+    async fn update_delivery(
+        &self,
+        delivery: &DeliveryRecord,
+        expected_revision: u64,
+    ) -> StoreResult<()>;
+}
