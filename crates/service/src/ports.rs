@@ -125,3 +125,14 @@ pub trait SweepStore: Send + Sync {
         expected_revision: u64,
     ) -> StoreResult<()>;
 }
+
+/// Every store port, as the services take them. Adapters build one of these.
+#[derive(Clone)]
+pub struct Stores {
+    pub teams: std::sync::Arc<dyn TeamStore>,
+    pub keys: std::sync::Arc<dyn KeyStore>,
+    pub secrets: std::sync::Arc<dyn SecretStore>,
+    pub destinations: std::sync::Arc<dyn DestinationStore>,
+    pub workflows: std::sync::Arc<dyn WorkflowStore>,
+    pub sweeps: std::sync::Arc<dyn SweepStore>,
+}
