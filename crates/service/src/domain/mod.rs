@@ -1,0 +1,11 @@
+//! Pure domain logic: snapshots of what App Store Connect shows, diffing them into events, routing
+//! events to destinations and rendering messages. No I/O here.
+
+pub mod destination_url;
+pub mod diff;
+pub mod events;
+pub mod render;
+pub mod routing;
+pub mod signing;
+pub mod snapshot;
+pub mod wording;
