@@ -1,0 +1,6 @@
+//! shipwatch adapters: the embedded store (SQLite + secret files), DynamoDB + Secrets Manager, and
+//! HTTP delivery. Each implements ports of `shipwatch_service::ports`.
+
+pub mod delivery;
+pub mod embedded;
+mod store_support;

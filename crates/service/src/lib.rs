@@ -1,5 +1,11 @@
 //! shipwatch's application core: records, ports, domain logic and the services the functions run.
 
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod destinations;
 pub mod domain;
+pub mod error;
+pub mod keys;
 pub mod model;
 pub mod ports;

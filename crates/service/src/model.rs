@@ -143,6 +143,11 @@ impl SecretName {
         Self(format!("{}teams/{team}/destinations/{destination}", Self::PREFIX))
     }
 
+    /// The admin token of an AWS deployment (created by template.yaml).
+    pub fn admin_token() -> Self {
+        Self(format!("{}admin-token", Self::PREFIX))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

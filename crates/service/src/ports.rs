@@ -136,3 +136,14 @@ pub struct Stores {
     pub workflows: std::sync::Arc<dyn WorkflowStore>,
     pub sweeps: std::sync::Arc<dyn SweepStore>,
 }
+
+/// Sends one event to one destination and reports the attempt (never panics, never returns the URL in errors).
+#[async_trait]
+pub trait Deliverer: Send + Sync {
+    async fn deliver(
+        &self,
+        destination: &Destination,
+        secrets: &DestinationSecrets,
+        event: &EventRecord,
+    ) -> DeliveryAttempt;
+}

@@ -1,1 +1,505 @@
-//! (in progress)
+//! Turning observed changes into the contract's events (section 3): CloudEvents `type` strings,
+//! `data` shapes and a one-line summary for people.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Value, json};
+
+use super::diff::{AppRef, BuildRef, Change, VersionRef};
+use super::wording::{duration_words, platform_words, state_words};
+use crate::model::{
+    ApiKeyRecord, EventId, EventRecord, KeyRecordId, KeyStatus, KeyStatusCode, TeamId,
+};
+
+pub const APP_VERSION_STATE_CHANGED: &str = "shipwatch.app_version.state_changed";
+pub const BUILD_PROCESSING_STATE_CHANGED: &str = "shipwatch.build.processing_state_changed";
+pub const BUILD_BETA_STATE_CHANGED: &str = "shipwatch.build.beta_state_changed";
+pub const PHASED_RELEASE_STATE_CHANGED: &str = "shipwatch.phased_release.state_changed";
+pub const ACCOUNT_ACTION_REQUIRED: &str = "shipwatch.account.action_required";
+pub const KEY_STATUS_CHANGED: &str = "shipwatch.key.status_changed";
+pub const TEST: &str = "shipwatch.test";
+
+/// Every event type of the contract, in its order.
+pub const EVENT_TYPES: [&str; 7] = [
+    APP_VERSION_STATE_CHANGED,
+    BUILD_PROCESSING_STATE_CHANGED,
+    BUILD_BETA_STATE_CHANGED,
+    PHASED_RELEASE_STATE_CHANGED,
+    ACCOUNT_ACTION_REQUIRED,
+    KEY_STATUS_CHANGED,
+    TEST,
+];
+
+/// Whose sweep saw a change, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventContext {
+    pub team_id: TeamId,
+    pub key_record_id: KeyRecordId,
+    pub time: DateTime<Utc>,
+}
+
+/// The event announcing `change`, with a fresh id.
+pub fn event_for_change(change: &Change, ctx: &EventContext) -> EventRecord {
+    let (event_type, data, summary) = match change {
+        Change::VersionState {
+            app,
+            version,
+            old,
+            new,
+            time_in_previous_state,
+        } => (
+            APP_VERSION_STATE_CHANGED,
+            json!({
+                "app": app,
+                "version": version,
+                "old_state": old,
+                "new_state": new,
+                "time_in_previous_state_seconds": time_in_previous_state.map(|spent| spent.num_seconds()),
+            }),
+            version_summary(app, version, old.as_deref(), new, *time_in_previous_state),
+        ),
+        Change::BuildProcessing {
+            app,
+            build,
+            old,
+            new,
+        } => (
+            BUILD_PROCESSING_STATE_CHANGED,
+            build_data(app, build, old.as_deref(), new),
+            build_summary(app, build, "", old.as_deref(), new),
+        ),
+        Change::BuildBeta {
+            app,
+            build,
+            old,
+            new,
+        } => (
+            BUILD_BETA_STATE_CHANGED,
+            build_data(app, build, old.as_deref(), new),
+            build_summary(app, build, " TestFlight", old.as_deref(), new),
+        ),
+        Change::PhasedRelease {
+            app,
+            version,
+            old,
+            new,
+            current_day_number,
+        } => (
+            PHASED_RELEASE_STATE_CHANGED,
+            json!({
+                "app": app,
+                "version": version,
+                "old_state": old,
+                "new_state": new,
+                "current_day_number": current_day_number,
+            }),
+            phased_summary(app, version, old.as_deref(), new, *current_day_number),
+        ),
+    };
+    EventRecord {
+        id: EventId::generate(),
+        team_id: ctx.team_id.clone(),
+        key_record_id: Some(ctx.key_record_id.clone()),
+        app_id: Some(change.app().id.clone()),
+        event_type: event_type.to_owned(),
+        time: ctx.time,
+        data,
+        summary,
+    }
+}
+
+/// `shipwatch.account.action_required`: App Store Connect blocks the key until someone acts
+/// (typically: accept the updated agreements).
+pub fn account_action_required(
+    key: &ApiKeyRecord,
+    code: &str,
+    message: &str,
+    time: DateTime<Utc>,
+) -> EventRecord {
+    EventRecord {
+        id: EventId::generate(),
+        team_id: key.team_id.clone(),
+        key_record_id: Some(key.id.clone()),
+        app_id: None,
+        event_type: ACCOUNT_ACTION_REQUIRED.to_owned(),
+        time,
+        data: json!({
+            "key": key_ref(key),
+            "code": code,
+            "message": message,
+        }),
+        summary: format!(
+            "Key {} ({}): App Store Connect needs action: {message}",
+            key.name,
+            key.key_id.as_str()
+        ),
+    }
+}
+
+/// `shipwatch.key.status_changed`: a key became invalid (revoked, role lowered), blocked, or
+/// valid again.
+pub fn key_status_changed(
+    key: &ApiKeyRecord,
+    old: KeyStatus,
+    new: KeyStatus,
+    code: Option<KeyStatusCode>,
+    time: DateTime<Utc>,
+) -> EventRecord {
+    let code_text = code
+        .map(|code| format!(" ({})", code.as_str()))
+        .unwrap_or_default();
+    EventRecord {
+        id: EventId::generate(),
+        team_id: key.team_id.clone(),
+        key_record_id: Some(key.id.clone()),
+        app_id: None,
+        event_type: KEY_STATUS_CHANGED.to_owned(),
+        time,
+        data: json!({
+            "key": key_ref(key),
+            "old_status": old.as_str(),
+            "new_status": new.as_str(),
+            "code": code.map(KeyStatusCode::as_str),
+        }),
+        summary: format!(
+            "Key {} ({}): {} -> {}{code_text}",
+            key.name,
+            key.key_id.as_str(),
+            old.as_str(),
+            new.as_str()
+        ),
+    }
+}
+
+fn key_ref(key: &ApiKeyRecord) -> Value {
+    json!({ "id": key.id, "key_id": key.key_id.as_str() })
+}
+
+fn build_data(app: &AppRef, build: &BuildRef, old: Option<&str>, new: &str) -> Value {
+    json!({
+        "app": app,
+        "build": build,
+        "old_state": old,
+        "new_state": new,
+    })
+}
+
+fn app_label(app: &AppRef) -> &str {
+    if app.name.is_empty() {
+        &app.id
+    } else {
+        &app.name
+    }
+}
+
+fn transition(old: Option<&str>, new: &str) -> String {
+    match old {
+        Some(old) => format!("{} -> {}", state_words(old), state_words(new)),
+        None => format!("new, {}", state_words(new)),
+    }
+}
+
+/// "Hello 2.1 (iOS): Waiting for Review -> In Review (after 2h 5m)"
+fn version_summary(
+    app: &AppRef,
+    version: &VersionRef,
+    old: Option<&str>,
+    new: &str,
+    time_in_previous_state: Option<TimeDelta>,
+) -> String {
+    let after = time_in_previous_state
+        .map(|spent| {
+            format!(
+                " (after {})",
+                duration_words(u64::try_from(spent.num_seconds()).unwrap_or(0))
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "{} {} ({}): {}{after}",
+        app_label(app),
+        version.version_string,
+        platform_words(&version.platform),
+        transition(old, new)
+    )
+}
+
+/// "Hello build 2.1 (42) (iOS) TestFlight: Waiting for Beta Review -> In Beta Review"
+fn build_summary(
+    app: &AppRef,
+    build: &BuildRef,
+    aspect: &str,
+    old: Option<&str>,
+    new: &str,
+) -> String {
+    let number = match &build.short_version {
+        Some(short) => format!("{short} ({})", build.version),
+        None => build.version.clone(),
+    };
+    let platform = build
+        .platform
+        .as_deref()
+        .map(|platform| format!(" ({})", platform_words(platform)))
+        .unwrap_or_default();
+    format!(
+        "{} build {number}{platform}{aspect}: {}",
+        app_label(app),
+        transition(old, new)
+    )
+}
+
+/// "Hello 2.1 (iOS) phased release: Active -> Paused (day 3)"
+fn phased_summary(
+    app: &AppRef,
+    version: &VersionRef,
+    old: Option<&str>,
+    new: &str,
+    current_day_number: Option<u32>,
+) -> String {
+    let day = current_day_number
+        .map(|day| format!(" (day {day})"))
+        .unwrap_or_default();
+    format!(
+        "{} {} ({}) phased release: {}{day}",
+        app_label(app),
+        version.version_string,
+        platform_words(&version.platform),
+        transition(old, new)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shipwatch_shared::credentials::{IssuerId, KeyId};
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
+    }
+
+    fn ctx() -> EventContext {
+        EventContext {
+            team_id: TeamId("team1".into()),
+            key_record_id: KeyRecordId("key1".into()),
+            time: now(),
+        }
+    }
+
+    fn hello() -> AppRef {
+        AppRef {
+            id: "app1".into(),
+            name: "Hello".into(),
+            bundle_id: "com.example.hello".into(),
+        }
+    }
+
+    fn version() -> VersionRef {
+        VersionRef {
+            id: "v1".into(),
+            version_string: "2.1".into(),
+            platform: "IOS".into(),
+        }
+    }
+
+    fn build() -> BuildRef {
+        BuildRef {
+            id: "b1".into(),
+            version: "42".into(),
+            short_version: Some("2.1".into()),
+            platform: Some("IOS".into()),
+        }
+    }
+
+    fn key() -> Result<ApiKeyRecord, Box<dyn std::error::Error>> {
+        Ok(ApiKeyRecord {
+            id: KeyRecordId("key1".into()),
+            team_id: TeamId("team1".into()),
+            name: "CI key".into(),
+            key_id: KeyId::parse("ABCDE12345")?,
+            issuer_id: IssuerId::parse("57246542-96fe-1a63-e053-0824d011072a")?,
+            public_key_fingerprint: "fp".into(),
+            status: KeyStatus::Valid,
+            status_code: None,
+            status_message: None,
+            apps_count: None,
+            validated_at: None,
+            last_swept_at: None,
+            created_at: now(),
+            updated_at: now(),
+            validation_attempts: 0,
+            next_validation_at: None,
+            revision: 1,
+        })
+    }
+
+    #[test]
+    fn version_state_event_has_the_contract_shape_and_summary() {
+        let change = Change::VersionState {
+            app: hello(),
+            version: version(),
+            old: Some("WAITING_FOR_REVIEW".into()),
+            new: "IN_REVIEW".into(),
+            time_in_previous_state: Some(TimeDelta::minutes(125)),
+        };
+        let event = event_for_change(&change, &ctx());
+        assert_eq!(event.event_type, "shipwatch.app_version.state_changed");
+        assert_eq!(event.app_id.as_deref(), Some("app1"));
+        assert_eq!(event.team_id.as_str(), "team1");
+        assert_eq!(event.key_record_id, Some(KeyRecordId("key1".into())));
+        assert_eq!(event.time, now());
+        assert_eq!(
+            event.data,
+            json!({
+                "app": {"id": "app1", "name": "Hello", "bundle_id": "com.example.hello"},
+                "version": {"id": "v1", "version_string": "2.1", "platform": "IOS"},
+                "old_state": "WAITING_FOR_REVIEW",
+                "new_state": "IN_REVIEW",
+                "time_in_previous_state_seconds": 7500,
+            })
+        );
+        assert!(
+            event
+                .summary
+                .starts_with("Hello 2.1 (iOS): Waiting for Review -> In Review"),
+            "{}",
+            event.summary
+        );
+    }
+
+    #[test]
+    fn new_version_has_null_old_state() {
+        let change = Change::VersionState {
+            app: hello(),
+            version: version(),
+            old: None,
+            new: "PREPARE_FOR_SUBMISSION".into(),
+            time_in_previous_state: None,
+        };
+        let event = event_for_change(&change, &ctx());
+        assert_eq!(event.data["old_state"], Value::Null);
+        assert_eq!(event.data["time_in_previous_state_seconds"], Value::Null);
+    }
+
+    #[test]
+    fn build_events_have_the_contract_shape() {
+        let processing = Change::BuildProcessing {
+            app: hello(),
+            build: build(),
+            old: None,
+            new: "PROCESSING".into(),
+        };
+        let beta = Change::BuildBeta {
+            app: hello(),
+            build: build(),
+            old: Some("WAITING_FOR_BETA_REVIEW".into()),
+            new: "IN_BETA_REVIEW".into(),
+        };
+        let processing = event_for_change(&processing, &ctx());
+        let beta = event_for_change(&beta, &ctx());
+        assert_eq!(
+            processing.event_type,
+            "shipwatch.build.processing_state_changed"
+        );
+        assert_eq!(beta.event_type, "shipwatch.build.beta_state_changed");
+        assert_eq!(
+            beta.data,
+            json!({
+                "app": {"id": "app1", "name": "Hello", "bundle_id": "com.example.hello"},
+                "build": {"id": "b1", "version": "42", "short_version": "2.1", "platform": "IOS"},
+                "old_state": "WAITING_FOR_BETA_REVIEW",
+                "new_state": "IN_BETA_REVIEW",
+            })
+        );
+        assert_eq!(processing.data["old_state"], Value::Null);
+        assert_eq!(processing.data["build"]["short_version"], "2.1");
+        assert_ne!(processing.id, beta.id);
+    }
+
+    #[test]
+    fn phased_release_event_has_the_contract_shape() {
+        let change = Change::PhasedRelease {
+            app: hello(),
+            version: version(),
+            old: Some("ACTIVE".into()),
+            new: "PAUSED".into(),
+            current_day_number: Some(3),
+        };
+        let event = event_for_change(&change, &ctx());
+        assert_eq!(event.event_type, "shipwatch.phased_release.state_changed");
+        assert_eq!(
+            event.data,
+            json!({
+                "app": {"id": "app1", "name": "Hello", "bundle_id": "com.example.hello"},
+                "version": {"id": "v1", "version_string": "2.1", "platform": "IOS"},
+                "old_state": "ACTIVE",
+                "new_state": "PAUSED",
+                "current_day_number": 3,
+            })
+        );
+        assert!(
+            event.summary.contains("Active -> Paused"),
+            "{}",
+            event.summary
+        );
+    }
+
+    #[test]
+    fn account_and_key_events_have_the_contract_shape() -> Result<(), Box<dyn std::error::Error>> {
+        let key = key()?;
+        let action = account_action_required(
+            &key,
+            "agreements_required",
+            "Accept the updated agreements in App Store Connect",
+            now(),
+        );
+        assert_eq!(action.event_type, "shipwatch.account.action_required");
+        assert_eq!(action.app_id, None);
+        assert_eq!(
+            action.data,
+            json!({
+                "key": {"id": "key1", "key_id": "ABCDE12345"},
+                "code": "agreements_required",
+                "message": "Accept the updated agreements in App Store Connect",
+            })
+        );
+
+        let status = key_status_changed(
+            &key,
+            KeyStatus::Valid,
+            KeyStatus::Invalid,
+            Some(KeyStatusCode::NotAuthorized),
+            now(),
+        );
+        assert_eq!(status.event_type, "shipwatch.key.status_changed");
+        assert_eq!(status.app_id, None);
+        assert_eq!(
+            status.data,
+            json!({
+                "key": {"id": "key1", "key_id": "ABCDE12345"},
+                "old_status": "valid",
+                "new_status": "invalid",
+                "code": "not_authorized",
+            })
+        );
+        let back = key_status_changed(&key, KeyStatus::Invalid, KeyStatus::Valid, None, now());
+        assert_eq!(back.data["code"], Value::Null);
+        Ok(())
+    }
+
+    #[test]
+    fn event_types_are_the_contracts() {
+        assert_eq!(
+            EVENT_TYPES,
+            [
+                "shipwatch.app_version.state_changed",
+                "shipwatch.build.processing_state_changed",
+                "shipwatch.build.beta_state_changed",
+                "shipwatch.phased_release.state_changed",
+                "shipwatch.account.action_required",
+                "shipwatch.key.status_changed",
+                "shipwatch.test",
+            ]
+        );
+    }
+}

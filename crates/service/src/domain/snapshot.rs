@@ -1,1 +1,584 @@
-//! (in progress)
+//! What one key's App Store Connect account looked like at one sweep.
+//!
+//! A [`KeySnapshot`] is stored as JSON in [`crate::model::StoredSnapshot::state`]; the next sweep diffs
+//! against it (see [`crate::domain::diff`]). Maps are `BTreeMap`s so the serialization is stable and
+//! every walk over a snapshot is deterministic.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shipwatch_shared::asc::{AppWithVersions, BuildWithDetails, PhasedRelease};
+
+/// `appVersionState` of a version that is approved and live (or going live) on the App Store.
+pub const READY_FOR_DISTRIBUTION: &str = "READY_FOR_DISTRIBUTION";
+/// `appVersionState` of an approved version waiting for the developer to release it.
+pub const PENDING_DEVELOPER_RELEASE: &str = "PENDING_DEVELOPER_RELEASE";
+/// `phasedReleaseState` of a phased release that has run all its days (or was released to everyone).
+pub const PHASED_RELEASE_COMPLETE: &str = "COMPLETE";
+/// `phasedReleaseState` of a phased release configured but not yet started.
+pub const PHASED_RELEASE_INACTIVE: &str = "INACTIVE";
+
+/// The snapshot could not be turned into, or read back from, its stored JSON.
+#[derive(Debug, thiserror::Error)]
+#[error("key snapshot JSON: {0}")]
+pub struct SnapshotCodecError(#[from] serde_json::Error);
+
+/// Everything one key's sweep saw: apps (with their App Store versions) and recent builds.
+/// Account blocks (agreements) are not part of it: they are the key's status, changed by a
+/// conditional write so each is announced once.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySnapshot {
+    /// App Store Connect app id -> app.
+    #[serde(default)]
+    pub apps: BTreeMap<String, AppSnapshot>,
+    /// Build id -> build, for the builds in the window the sweep reads (newest uploads first).
+    #[serde(default)]
+    pub builds: BTreeMap<String, BuildSnapshot>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSnapshot {
+    pub name: String,
+    pub bundle_id: String,
+    /// App Store version id -> version.
+    #[serde(default)]
+    pub versions: BTreeMap<String, VersionSnapshot>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionSnapshot {
+    pub version_string: String,
+    /// Apple's `Platform` value (`IOS`, `MAC_OS`, ...), unchanged.
+    pub platform: String,
+    /// Apple's `appVersionState`, unchanged (unknown future values too).
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_type: Option<String>,
+    pub state_since: StateSince,
+    /// The phased release as last read; `None` while it has never been read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phased_release: Option<PhasedReleaseSeen>,
+}
+
+/// When shipwatch first saw a version in its current state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateSince {
+    pub at: DateTime<Utc>,
+    /// The state was already there when shipwatch first looked (baseline, or an app that just
+    /// became visible), so the real start is unknown and `at` is only a lower bound.
+    pub at_baseline: bool,
+}
+
+/// What the last read of a version's phased release found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PhasedReleaseSeen {
+    /// The version has no phased release.
+    Absent,
+    Present {
+        /// Apple's `phasedReleaseState`, unchanged.
+        state: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        current_day_number: Option<u32>,
+    },
+}
+
+impl PhasedReleaseSeen {
+    /// The phased release state, if there is a phased release.
+    pub fn state(&self) -> Option<&str> {
+        match self {
+            Self::Absent => None,
+            Self::Present { state, .. } => Some(state),
+        }
+    }
+
+    /// `true` when nothing more can happen to it: absent, or complete.
+    pub fn is_settled(&self) -> bool {
+        match self {
+            Self::Absent => true,
+            Self::Present { state, .. } => state == PHASED_RELEASE_COMPLETE,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildSnapshot {
+    /// The app the build belongs to.
+    pub app_id: String,
+    /// `CFBundleVersion` (the build number).
+    pub version: String,
+    /// `CFBundleShortVersionString`, from the build's pre-release version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_version: Option<String>,
+    /// Apple's `Platform`, from the build's pre-release version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Apple's `processingState` (`PROCESSING`, `FAILED`, `INVALID`, `VALID`, ...).
+    pub processing_state: String,
+    /// Apple's `externalBuildState` (TestFlight external testing), from the build beta detail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_build_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_build_state: Option<String>,
+    /// Apple's `betaReviewState`, from the build's beta app review submission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta_review_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_date: Option<DateTime<Utc>>,
+}
+
+impl KeySnapshot {
+    /// The snapshot of what App Store Connect shows now.
+    ///
+    /// `prev` carries over what one read does not show: since when each version is in its state
+    /// (kept while the state is unchanged; a state first seen at baseline, or in an app that just
+    /// became visible, is marked as having an unknown start), and the phased release of versions
+    /// that were not read again this time. `phased` holds the phased releases read this time, by
+    /// version id (`None`: the version has none).
+    pub fn observe(
+        prev: Option<&KeySnapshot>,
+        apps: &[AppWithVersions],
+        builds: &[BuildWithDetails],
+        phased: &BTreeMap<String, Option<PhasedRelease>>,
+        now: DateTime<Utc>,
+    ) -> KeySnapshot {
+        let mut snapshot = KeySnapshot::default();
+        for listed in apps {
+            let prev_app = prev.and_then(|prev| prev.apps.get(&listed.app.id));
+            let versions = listed
+                .versions
+                .iter()
+                .map(|version| {
+                    let prev_version = prev_app.and_then(|app| app.versions.get(&version.id));
+                    let state = version.state.as_str();
+                    let state_since = match prev_version {
+                        Some(prev_version) if prev_version.state == state => {
+                            prev_version.state_since
+                        }
+                        _ => StateSince {
+                            at: now,
+                            // Only a change seen between two sweeps of the app has a known start.
+                            at_baseline: prev_app.is_none(),
+                        },
+                    };
+                    let phased_release = match phased.get(&version.id) {
+                        Some(Some(read)) => Some(PhasedReleaseSeen::Present {
+                            state: read.state.as_str().to_owned(),
+                            current_day_number: read.current_day_number,
+                        }),
+                        Some(None) => Some(PhasedReleaseSeen::Absent),
+                        None => prev_version.and_then(|prev| prev.phased_release.clone()),
+                    };
+                    let snapshot = VersionSnapshot {
+                        version_string: version.version_string.clone(),
+                        platform: version.platform.as_str().to_owned(),
+                        state: state.to_owned(),
+                        release_type: version
+                            .release_type
+                            .as_ref()
+                            .map(|release| release.as_str().to_owned()),
+                        state_since,
+                        phased_release,
+                    };
+                    (version.id.clone(), snapshot)
+                })
+                .collect();
+            snapshot.apps.insert(
+                listed.app.id.clone(),
+                AppSnapshot {
+                    name: listed.app.name.clone(),
+                    bundle_id: listed.app.bundle_id.clone(),
+                    versions,
+                },
+            );
+        }
+        for build in builds {
+            let pre_release = build.pre_release_version.as_ref();
+            snapshot.builds.insert(
+                build.id.clone(),
+                BuildSnapshot {
+                    app_id: build.app_id.clone(),
+                    version: build.version.clone(),
+                    short_version: pre_release.map(|pre| pre.version.clone()),
+                    platform: pre_release.map(|pre| pre.platform.as_str().to_owned()),
+                    processing_state: build.processing_state.as_str().to_owned(),
+                    external_build_state: build
+                        .external_build_state
+                        .as_ref()
+                        .map(|state| state.as_str().to_owned()),
+                    internal_build_state: build
+                        .internal_build_state
+                        .as_ref()
+                        .map(|state| state.as_str().to_owned()),
+                    beta_review_state: build
+                        .beta_review_state
+                        .as_ref()
+                        .map(|state| state.as_str().to_owned()),
+                    uploaded_date: build.uploaded_date,
+                },
+            );
+        }
+        snapshot
+    }
+
+    /// Reads a snapshot back from [`crate::model::StoredSnapshot::state`].
+    pub fn from_json(state: &serde_json::Value) -> Result<Self, SnapshotCodecError> {
+        Ok(Self::deserialize(state)?)
+    }
+
+    /// The JSON stored in [`crate::model::StoredSnapshot::state`].
+    pub fn to_json(&self) -> Result<serde_json::Value, SnapshotCodecError> {
+        Ok(serde_json::to_value(self)?)
+    }
+
+    /// The app's builds in this snapshot, newest upload first (ties by id).
+    pub fn builds_of<'a>(&'a self, app_id: &str) -> Vec<(&'a str, &'a BuildSnapshot)> {
+        let mut builds: Vec<(&str, &BuildSnapshot)> = self
+            .builds
+            .iter()
+            .filter(|(_, build)| build.app_id == app_id)
+            .map(|(id, build)| (id.as_str(), build))
+            .collect();
+        builds.sort_by(|(id_a, a), (id_b, b)| {
+            b.uploaded_date
+                .cmp(&a.uploaded_date)
+                .then_with(|| id_a.cmp(id_b))
+        });
+        builds
+    }
+
+    /// Number of apps in the snapshot.
+    pub fn apps_count(&self) -> usize {
+        self.apps.len()
+    }
+}
+
+/// The versions whose phased release the sweep reads again (one request each), by version id.
+///
+/// Phased releases are not part of `GET /v1/apps` (Apple allows no nested include), so they cost
+/// a request per version. To stay near one request per key, only versions in flight are read:
+/// - a version that just entered `READY_FOR_DISTRIBUTION` or `PENDING_DEVELOPER_RELEASE` since the
+///   previous snapshot (also a version that appeared directly in one of them), because a phased
+///   release may start (or be configured) there;
+/// - a version still `READY_FOR_DISTRIBUTION` whose phased release was last seen `INACTIVE`,
+///   `ACTIVE`, `PAUSED` (or any state other than `COMPLETE`), until it is `COMPLETE`.
+///
+/// Nothing is read at baseline (no previous snapshot) nor for an app that just became visible:
+/// a phased release already running then is not followed. A version whose phased release was
+/// found absent or complete is not read again unless it re-enters one of the states above.
+pub fn phased_release_checks(prev: Option<&KeySnapshot>, apps: &[AppWithVersions]) -> Vec<String> {
+    let Some(prev) = prev else {
+        return Vec::new();
+    };
+    let mut checks = Vec::new();
+    for listed in apps {
+        let Some(prev_app) = prev.apps.get(&listed.app.id) else {
+            continue;
+        };
+        for version in &listed.versions {
+            let state = version.state.as_str();
+            if state != READY_FOR_DISTRIBUTION && state != PENDING_DEVELOPER_RELEASE {
+                continue;
+            }
+            let needed = match prev_app.versions.get(&version.id) {
+                None => true,
+                Some(prev_version) if prev_version.state != state => true,
+                Some(prev_version) => {
+                    state == READY_FOR_DISTRIBUTION
+                        && prev_version
+                            .phased_release
+                            .as_ref()
+                            .is_some_and(|seen| !seen.is_settled())
+                }
+            };
+            if needed {
+                checks.push(version.id.clone());
+            }
+        }
+    }
+    checks
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+    use shipwatch_shared::asc::{
+        App, AppStoreVersion, AppVersionState, BuildProcessingState, ExternalBetaState,
+        PhasedReleaseState, Platform, PreReleaseVersion, ReleaseType,
+    };
+
+    use super::*;
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default() + TimeDelta::minutes(minutes)
+    }
+
+    fn app(id: &str, versions: &[(&str, &str)]) -> AppWithVersions {
+        AppWithVersions {
+            app: App {
+                id: id.into(),
+                name: format!("App {id}"),
+                bundle_id: format!("com.example.{id}"),
+            },
+            versions: versions
+                .iter()
+                .map(|(version_id, state)| AppStoreVersion {
+                    id: (*version_id).into(),
+                    version_string: "1.0".into(),
+                    platform: Platform::Ios,
+                    state: AppVersionState::from_apple(state),
+                    app_store_state: None,
+                    release_type: Some(ReleaseType::Manual),
+                    created_date: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn build(id: &str, processing: &str, external: Option<&str>) -> BuildWithDetails {
+        BuildWithDetails {
+            id: id.into(),
+            app_id: "a1".into(),
+            version: "7".into(),
+            uploaded_date: Some(at(-5)),
+            expired: false,
+            processing_state: BuildProcessingState::from_apple(processing),
+            pre_release_version: Some(PreReleaseVersion {
+                id: "p1".into(),
+                version: "1.0".into(),
+                platform: Platform::Ios,
+            }),
+            external_build_state: external.map(ExternalBetaState::from_apple),
+            internal_build_state: None,
+            beta_review_state: None,
+            app: None,
+        }
+    }
+
+    fn phased(state: &str, day: Option<u32>) -> Option<PhasedRelease> {
+        Some(PhasedRelease {
+            id: "pr1".into(),
+            state: PhasedReleaseState::from_apple(state),
+            current_day_number: day,
+            start_date: None,
+        })
+    }
+
+    fn observe(
+        prev: Option<&KeySnapshot>,
+        apps: &[AppWithVersions],
+        phased: &[(&str, Option<PhasedRelease>)],
+        minutes: i64,
+    ) -> KeySnapshot {
+        let phased: BTreeMap<String, Option<PhasedRelease>> = phased
+            .iter()
+            .map(|(id, read)| ((*id).to_owned(), read.clone()))
+            .collect();
+        KeySnapshot::observe(prev, apps, &[], &phased, at(minutes))
+    }
+
+    fn version<'a>(snapshot: &'a KeySnapshot, app: &str, id: &str) -> &'a VersionSnapshot {
+        &snapshot.apps[app].versions[id]
+    }
+
+    #[test]
+    fn observe_maps_apps_versions_and_builds() {
+        let builds = [build("b1", "VALID", Some("IN_BETA_TESTING"))];
+        let snapshot = KeySnapshot::observe(
+            None,
+            &[app("a1", &[("v1", "WAITING_FOR_REVIEW")])],
+            &builds,
+            &BTreeMap::new(),
+            at(0),
+        );
+        let app = &snapshot.apps["a1"];
+        assert_eq!(
+            (app.name.as_str(), app.bundle_id.as_str()),
+            ("App a1", "com.example.a1")
+        );
+        assert_eq!(
+            version(&snapshot, "a1", "v1"),
+            &VersionSnapshot {
+                version_string: "1.0".into(),
+                platform: "IOS".into(),
+                state: "WAITING_FOR_REVIEW".into(),
+                release_type: Some("MANUAL".into()),
+                state_since: StateSince {
+                    at: at(0),
+                    at_baseline: true
+                },
+                phased_release: None,
+            }
+        );
+        assert_eq!(
+            snapshot.builds["b1"],
+            BuildSnapshot {
+                app_id: "a1".into(),
+                version: "7".into(),
+                short_version: Some("1.0".into()),
+                platform: Some("IOS".into()),
+                processing_state: "VALID".into(),
+                external_build_state: Some("IN_BETA_TESTING".into()),
+                internal_build_state: None,
+                beta_review_state: None,
+                uploaded_date: Some(at(-5)),
+            }
+        );
+    }
+
+    #[test]
+    fn state_since_is_kept_while_unchanged_and_reset_on_change() {
+        let baseline = observe(None, &[app("a1", &[("v1", "WAITING_FOR_REVIEW")])], &[], 0);
+        let same = observe(
+            Some(&baseline),
+            &[app("a1", &[("v1", "WAITING_FOR_REVIEW")])],
+            &[],
+            10,
+        );
+        assert_eq!(
+            version(&same, "a1", "v1").state_since,
+            StateSince {
+                at: at(0),
+                at_baseline: true
+            }
+        );
+        let changed = observe(Some(&same), &[app("a1", &[("v1", "IN_REVIEW")])], &[], 20);
+        assert_eq!(
+            version(&changed, "a1", "v1").state_since,
+            StateSince {
+                at: at(20),
+                at_baseline: false
+            }
+        );
+        // A version new in a known app starts now; an app that just became visible is unknown.
+        let more = observe(
+            Some(&changed),
+            &[
+                app(
+                    "a1",
+                    &[("v1", "IN_REVIEW"), ("v2", "PREPARE_FOR_SUBMISSION")],
+                ),
+                app("a2", &[("v3", "READY_FOR_DISTRIBUTION")]),
+            ],
+            &[],
+            30,
+        );
+        assert!(!version(&more, "a1", "v2").state_since.at_baseline);
+        assert!(version(&more, "a2", "v3").state_since.at_baseline);
+    }
+
+    #[test]
+    fn phased_release_reads_replace_and_unread_versions_carry_over() {
+        let apps = [app("a1", &[("v1", "READY_FOR_DISTRIBUTION")])];
+        let first = observe(None, &apps, &[("v1", phased("ACTIVE", Some(2)))], 0);
+        assert_eq!(
+            version(&first, "a1", "v1").phased_release,
+            Some(PhasedReleaseSeen::Present {
+                state: "ACTIVE".into(),
+                current_day_number: Some(2)
+            })
+        );
+        let carried = observe(Some(&first), &apps, &[], 10);
+        assert_eq!(
+            version(&carried, "a1", "v1").phased_release,
+            version(&first, "a1", "v1").phased_release
+        );
+        let absent = observe(Some(&carried), &apps, &[("v1", None)], 20);
+        assert_eq!(
+            version(&absent, "a1", "v1").phased_release,
+            Some(PhasedReleaseSeen::Absent)
+        );
+    }
+
+    #[test]
+    fn phased_release_checks_follow_only_versions_in_flight() {
+        let rfd = READY_FOR_DISTRIBUTION;
+        let pdr = PENDING_DEVELOPER_RELEASE;
+        // Baseline: nothing, even for a live version.
+        assert!(phased_release_checks(None, &[app("a1", &[("v1", rfd)])]).is_empty());
+
+        let prev = observe(
+            None,
+            &[app(
+                "a1",
+                &[
+                    ("v-review", "IN_REVIEW"),
+                    ("v-pending", pdr),
+                    ("v-live-unread", rfd),
+                    ("v-active", rfd),
+                    ("v-complete", rfd),
+                    ("v-absent", rfd),
+                    ("v-inactive", rfd),
+                ],
+            )],
+            &[
+                ("v-active", phased("ACTIVE", Some(3))),
+                ("v-complete", phased("COMPLETE", Some(7))),
+                ("v-absent", None),
+                ("v-inactive", phased("INACTIVE", None)),
+            ],
+            0,
+        );
+        let now = [
+            app(
+                "a1",
+                &[
+                    ("v-review", pdr),  // just entered
+                    ("v-pending", rfd), // just entered
+                    ("v-live-unread", rfd),
+                    ("v-active", rfd),
+                    ("v-complete", rfd),
+                    ("v-absent", rfd),
+                    ("v-inactive", rfd),
+                    ("v-new", rfd), // appeared directly there
+                    ("v-new-other", "PREPARE_FOR_SUBMISSION"),
+                ],
+            ),
+            app("a2", &[("v-other-app", rfd)]), // newly visible: like baseline
+        ];
+        let mut checks = phased_release_checks(Some(&prev), &now);
+        checks.sort();
+        assert_eq!(
+            checks,
+            ["v-active", "v-inactive", "v-new", "v-pending", "v-review"]
+        );
+    }
+
+    #[test]
+    fn json_round_trip_is_stable() -> Result<(), SnapshotCodecError> {
+        let apps = [app("a1", &[("v1", "READY_FOR_DISTRIBUTION")])];
+        let snapshot = KeySnapshot::observe(
+            None,
+            &apps,
+            &[build("b1", "PROCESSING", None)],
+            &[("v1".to_owned(), phased("PAUSED", Some(4)))].into(),
+            at(0),
+        );
+        let json = snapshot.to_json()?;
+        assert_eq!(KeySnapshot::from_json(&json)?, snapshot);
+        assert_eq!(
+            json["apps"]["a1"]["versions"]["v1"]["phased_release"],
+            serde_json::json!({"kind": "present", "state": "PAUSED", "current_day_number": 4})
+        );
+        assert!(KeySnapshot::from_json(&serde_json::json!({"apps": 3})).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn builds_of_lists_an_apps_builds_newest_first() {
+        let mut older = build("b-old", "VALID", None);
+        older.uploaded_date = Some(at(-60));
+        let mut other_app = build("b-other", "VALID", None);
+        other_app.app_id = "a2".into();
+        let snapshot = KeySnapshot::observe(
+            None,
+            &[],
+            &[older, build("b-new", "PROCESSING", None), other_app],
+            &BTreeMap::new(),
+            at(0),
+        );
+        let ids: Vec<&str> = snapshot.builds_of("a1").iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, ["b-new", "b-old"]);
+    }
+}

@@ -1,0 +1,230 @@
+//! Composition root shared by `shipwatch-local` and the Lambda functions: settings -> adapters ->
+//! services. Binaries call this and nothing else, so every entry point is wired the same way.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shipwatch_service::api::{ApiState, SweepRunner};
+use shipwatch_service::auth::{ADMIN_TOKEN_PREFIX, generate_token, hash_token};
+use shipwatch_service::config::{ConfigError, LogFormat, Settings, StoreKind};
+use shipwatch_service::keys::{KeyService, KeyValidator, ValidationTrigger};
+use shipwatch_service::model::SecretName;
+use shipwatch_service::ports::{Deliverer, StoreError, Stores};
+use shipwatch_service::sweep::{SweepConfig, SweepService};
+use shipwatch_shared::asc::{AscClient, AscConfig, AscError};
+use shipwatch_shared::clock::{Clock, SystemClock};
+
+use crate::delivery::HttpDeliverer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("App Store Connect settings: {0}")]
+    Asc(String),
+    #[error("store: {0}")]
+    Store(String),
+    #[error("delivery client: {0}")]
+    Delivery(String),
+    #[error("admin token: {0}")]
+    AdminToken(String),
+}
+
+impl From<StoreError> for WiringError {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err.to_string())
+    }
+}
+
+impl From<AscError> for WiringError {
+    fn from(err: AscError) -> Self {
+        Self::Asc(err.to_string())
+    }
+}
+
+/// Logs to stderr: JSON in Lambda (CloudWatch parses it), text for people elsewhere. `RUST_LOG`
+/// filters, default `info`. Safe to call more than once.
+pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .without_time()
+            .try_init(),
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+    };
+}
+
+/// Everything a shipwatch process runs.
+#[derive(Clone)]
+pub struct Services {
+    pub settings: Settings,
+    pub stores: Stores,
+    pub clock: Arc<dyn Clock>,
+    pub asc: AscClient,
+    pub validator: KeyValidator,
+    pub deliverer: Arc<dyn Deliverer>,
+    pub sweeper: SweepService,
+}
+
+impl Services {
+    /// Reads the environment once, starts logging, builds the adapters.
+    pub async fn from_env() -> Result<Self, WiringError> {
+        let settings = Settings::from_env()?;
+        init_tracing(settings.log_format);
+        let asc = AscConfig::from_env().map_err(|e| WiringError::Asc(e.to_string()))?;
+        let stores = stores_for(&settings).await?;
+        Self::assemble(settings, asc, stores, Arc::new(SystemClock))
+    }
+
+    /// Builds the services on given stores (tests pass their own stores, clock and ASC root).
+    pub fn assemble(
+        settings: Settings,
+        asc_config: AscConfig,
+        stores: Stores,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, WiringError> {
+        let asc = AscClient::with_clock(asc_config, clock.clone())?;
+        let deliverer: Arc<dyn Deliverer> = Arc::new(
+            HttpDeliverer::new(settings.allow_private_destinations, Duration::from_secs(10))
+                .map_err(|e| WiringError::Delivery(e.to_string()))?,
+        );
+        let validator = KeyValidator::new(stores.clone(), asc.clone(), clock.clone());
+        let sweeper = SweepService::new(
+            stores.clone(),
+            asc.clone(),
+            deliverer.clone(),
+            clock.clone(),
+            SweepConfig::default(),
+        )
+        .with_validator(validator.clone());
+        Ok(Self {
+            settings,
+            stores,
+            clock,
+            asc,
+            validator,
+            deliverer,
+            sweeper,
+        })
+    }
+
+    /// The HTTP API's state, with `trigger` deciding how key writes get validated.
+    pub fn api_state(
+        &self,
+        admin_token_hash: &str,
+        trigger: Arc<dyn ValidationTrigger>,
+    ) -> ApiState {
+        ApiState {
+            stores: self.stores.clone(),
+            keys: KeyService::new(self.stores.clone(), self.clock.clone(), trigger),
+            clock: self.clock.clone(),
+            admin_token_hash: admin_token_hash.into(),
+            deliverer: self.deliverer.clone(),
+            sweeps: Arc::new(self.sweeper.clone()) as Arc<dyn SweepRunner>,
+            allow_private_destinations: self.settings.allow_private_destinations,
+        }
+    }
+}
+
+/// The store adapters the settings name.
+pub async fn stores_for(settings: &Settings) -> Result<Stores, WiringError> {
+    match settings.store {
+        StoreKind::Embedded => crate::embedded::stores(&settings.data_dir)
+            .map_err(|e| WiringError::Store(e.to_string())),
+        StoreKind::Aws => {
+            let table = settings
+                .table_name
+                .as_deref()
+                .ok_or_else(|| WiringError::Store("TABLE_NAME is not set".into()))?;
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            Ok(crate::aws::aws_stores(&sdk, table).await)
+        }
+    }
+}
+
+/// The admin token's hash, and the token itself when it was generated just now (to print once).
+pub struct AdminToken {
+    pub hash: String,
+    pub generated: Option<String>,
+}
+
+/// Where the admin token comes from: `SHIPWATCH_ADMIN_TOKEN`; else, on AWS, the `shipwatch/admin-token`
+/// secret; else (locally) a token generated on first start whose hash is kept in the data folder.
+pub async fn admin_token(settings: &Settings, stores: &Stores) -> Result<AdminToken, WiringError> {
+    if let Some(hash) = &settings.admin_token_hash {
+        return Ok(AdminToken {
+            hash: hash.clone(),
+            generated: None,
+        });
+    }
+    match settings.store {
+        StoreKind::Aws => {
+            let secret = stores
+                .secrets
+                .get_secret(&SecretName::admin_token())
+                .await?
+                .ok_or_else(|| {
+                    WiringError::AdminToken(format!(
+                        "set SHIPWATCH_ADMIN_TOKEN or create the secret {}",
+                        SecretName::admin_token()
+                    ))
+                })?;
+            Ok(AdminToken {
+                hash: hash_token(secret.expose().trim()),
+                generated: None,
+            })
+        }
+        StoreKind::Embedded => local_admin_token(&settings.data_dir),
+    }
+}
+
+const ADMIN_HASH_FILE: &str = "admin-token.sha256";
+
+fn local_admin_token(data_dir: &Path) -> Result<AdminToken, WiringError> {
+    let path = data_dir.join(ADMIN_HASH_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(hash) if hash.trim().len() == 64 => {
+            return Ok(AdminToken {
+                hash: hash.trim().to_owned(),
+                generated: None,
+            });
+        }
+        Ok(_) => {
+            return Err(WiringError::AdminToken(format!(
+                "{} is damaged; delete it to generate a new admin token",
+                path.display()
+            )));
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(WiringError::AdminToken(err.to_string())),
+    }
+    let token = generate_token(ADMIN_TOKEN_PREFIX);
+    let hash = hash_token(&token);
+    write_private_file(&path, hash.as_bytes()).map_err(|e| WiringError::AdminToken(e.to_string()))?;
+    Ok(AdminToken {
+        hash,
+        generated: Some(token),
+    })
+}
+
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}

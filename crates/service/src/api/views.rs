@@ -1,0 +1,92 @@
+//! What the API shows of each record: never a private key, a destination URL or a token hash.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::model::{ApiKeyRecord, Destination, Workflow};
+
+#[derive(Serialize)]
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    pub key_id: String,
+    pub issuer_id: String,
+    pub status: &'static str,
+    pub status_code: Option<&'static str>,
+    pub status_message: Option<String>,
+    pub public_key_fingerprint: String,
+    pub apps_count: Option<u32>,
+    pub validated_at: Option<DateTime<Utc>>,
+    pub last_swept_at: Option<DateTime<Utc>>,
+    pub next_validation_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&ApiKeyRecord> for KeyView {
+    fn from(k: &ApiKeyRecord) -> Self {
+        Self {
+            id: k.id.to_string(),
+            name: k.name.clone(),
+            key_id: k.key_id.to_string(),
+            issuer_id: k.issuer_id.to_string(),
+            status: k.status.as_str(),
+            status_code: k.status_code.map(|c| c.as_str()),
+            status_message: k.status_message.clone(),
+            public_key_fingerprint: k.public_key_fingerprint.clone(),
+            apps_count: k.apps_count,
+            validated_at: k.validated_at,
+            last_swept_at: k.last_swept_at,
+            next_validation_at: k.next_validation_at,
+            created_at: k.created_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct DestinationView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub name: String,
+    pub url_hint: String,
+    pub created_at: DateTime<Utc>,
+    /// Shown once, in the answer to the creation of a webhook destination.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<String>,
+}
+
+impl From<&Destination> for DestinationView {
+    fn from(d: &Destination) -> Self {
+        Self {
+            id: d.id.to_string(),
+            kind: d.kind.as_str(),
+            name: d.name.clone(),
+            url_hint: d.url_hint.clone(),
+            created_at: d.created_at,
+            signing_secret: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct WorkflowView {
+    pub id: String,
+    pub name: String,
+    pub destination_id: String,
+    pub app_ids: Vec<String>,
+    pub event_types: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Workflow> for WorkflowView {
+    fn from(w: &Workflow) -> Self {
+        Self {
+            id: w.id.to_string(),
+            name: w.name.clone(),
+            destination_id: w.destination_id.to_string(),
+            app_ids: w.app_ids.clone(),
+            event_types: w.event_types.clone(),
+            created_at: w.created_at,
+        }
+    }
+}

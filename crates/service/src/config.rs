@@ -1,0 +1,204 @@
+//! Typed settings, read once from the environment at start-up (contract section 1).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which store adapters back the services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// SQLite + owner-only secret files in `SHIPWATCH_DATA_DIR`.
+    Embedded,
+    /// DynamoDB (`TABLE_NAME`) + Secrets Manager, endpoints from the standard AWS settings.
+    Aws,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("{name} must be set when {because}")]
+    Missing {
+        name: &'static str,
+        because: &'static str,
+    },
+}
+
+/// Every setting a shipwatch process reads. The admin token is kept only as a hash.
+#[derive(Clone)]
+pub struct Settings {
+    pub http_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    /// SHA-256 (hex) of `SHIPWATCH_ADMIN_TOKEN` when set.
+    pub admin_token_hash: Option<String>,
+    /// Secret id of the admin token in Secrets Manager (`ADMIN_TOKEN_SECRET_ID`, AWS deployments).
+    pub admin_token_secret_id: Option<String>,
+    pub store: StoreKind,
+    pub table_name: Option<String>,
+    pub allow_private_destinations: bool,
+    pub sweep_interval: Duration,
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("http_addr", &self.http_addr)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "admin_token",
+                &self.admin_token_hash.as_ref().map(|_| "<set>"),
+            )
+            .field("admin_token_secret_id", &self.admin_token_secret_id)
+            .field("store", &self.store)
+            .field("table_name", &self.table_name)
+            .field("allow_private_destinations", &self.allow_private_destinations)
+            .field("sweep_interval", &self.sweep_interval)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (tests pass a map instead of the process environment).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let http_addr = match get("SHIPWATCH_HTTP_ADDR") {
+            Some(raw) => raw.trim().parse().map_err(|_| ConfigError::Invalid {
+                name: "SHIPWATCH_HTTP_ADDR",
+                reason: format!("expected host:port such as 127.0.0.1:3000, got {raw:?}"),
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+        };
+        let data_dir = PathBuf::from(get("SHIPWATCH_DATA_DIR").unwrap_or_else(|| "./.shipwatch".into()));
+        let admin_token_hash = get("SHIPWATCH_ADMIN_TOKEN").map(|t| crate::auth::hash_token(t.trim()));
+        let admin_token_secret_id = get("ADMIN_TOKEN_SECRET_ID");
+        let store = match get("SHIPWATCH_STORE").as_deref().map(str::trim) {
+            None | Some("embedded") => StoreKind::Embedded,
+            Some("aws") => StoreKind::Aws,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "SHIPWATCH_STORE",
+                    reason: format!("expected `embedded` or `aws`, got {other:?}"),
+                });
+            }
+        };
+        let table_name = get("TABLE_NAME");
+        if store == StoreKind::Aws && table_name.is_none() {
+            return Err(ConfigError::Missing {
+                name: "TABLE_NAME",
+                because: "SHIPWATCH_STORE=aws",
+            });
+        }
+        let allow_private_destinations = match get("SHIPWATCH_ALLOW_PRIVATE_DESTINATIONS").as_deref() {
+            None | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "SHIPWATCH_ALLOW_PRIVATE_DESTINATIONS",
+                    reason: format!("expected 1 or 0, got {other:?}"),
+                });
+            }
+        };
+        let sweep_interval = match get("SWEEP_INTERVAL_SECONDS") {
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(secs) if secs >= 1 => Duration::from_secs(secs),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "SWEEP_INTERVAL_SECONDS",
+                        reason: format!("expected a whole number of seconds >= 1, got {raw:?}"),
+                    });
+                }
+            },
+            None => Duration::from_secs(60),
+        };
+        let log_format = match get("SHIPWATCH_LOG_FORMAT").as_deref() {
+            Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            None if lookup("AWS_LAMBDA_FUNCTION_NAME").is_some() => LogFormat::Json,
+            None => LogFormat::Text,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "SHIPWATCH_LOG_FORMAT",
+                    reason: format!("expected json or text, got {other:?}"),
+                });
+            }
+        };
+        Ok(Self {
+            http_addr,
+            data_dir,
+            admin_token_hash,
+            admin_token_secret_id,
+            store,
+            table_name,
+            allow_private_destinations,
+            sweep_interval,
+            log_format,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.http_addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(s.data_dir, PathBuf::from("./.shipwatch"));
+        assert_eq!(s.store, StoreKind::Embedded);
+        assert_eq!(s.sweep_interval, Duration::from_secs(60));
+        assert!(!s.allow_private_destinations);
+        assert!(s.admin_token_hash.is_none());
+    }
+
+    #[test]
+    fn aws_store_needs_a_table() {
+        assert_eq!(
+            settings(&[("SHIPWATCH_STORE", "aws")]).unwrap_err(),
+            ConfigError::Missing { name: "TABLE_NAME", because: "SHIPWATCH_STORE=aws" }
+        );
+        let s = settings(&[("SHIPWATCH_STORE", "aws"), ("TABLE_NAME", "t")]).unwrap();
+        assert_eq!(s.table_name.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        for (name, value) in [
+            ("SHIPWATCH_HTTP_ADDR", "nope"),
+            ("SHIPWATCH_STORE", "postgres"),
+            ("SWEEP_INTERVAL_SECONDS", "0"),
+            ("SHIPWATCH_ALLOW_PRIVATE_DESTINATIONS", "yes please"),
+        ] {
+            let err = settings(&[(name, value)]).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn admin_token_is_kept_only_as_a_hash() {
+        let s = settings(&[("SHIPWATCH_ADMIN_TOKEN", "super-secret-admin")]).unwrap();
+        assert_eq!(s.admin_token_hash, Some(crate::auth::hash_token("super-secret-admin")));
+        assert!(!format!("{s:?}").contains("super-secret-admin"));
+    }
+}
