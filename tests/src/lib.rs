@@ -1,0 +1,9 @@
+pub mod receiver;
+pub mod standard_webhooks;
+pub mod fake_asc;
+pub mod spec;
+pub mod test_keys;
+pub mod faults;
+pub mod logs;
+pub mod moto;
+pub mod store_contract;

@@ -63,7 +63,11 @@ impl TestKey {
     }
 
     pub fn credentials(&self) -> ApiCredentials {
-        ApiCredentials::new(self.key_id.clone(), self.issuer_id.clone(), self.private_key())
+        ApiCredentials::new(
+            self.key_id.clone(),
+            self.issuer_id.clone(),
+            self.private_key(),
+        )
     }
 
     /// `SHA256:` fingerprint computed here independently of the parser: SHA-256 over the SPKI DER.
@@ -100,10 +104,26 @@ impl TestKey {
         ]
     }
 
+    /// Signs an arbitrary JWT with this key (ES256, raw r||s), for crafting tokens a correct
+    /// client would never send.
+    pub fn sign_jwt(&self, header: &serde_json::Value, claims: &serde_json::Value) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use p256::ecdsa::signature::Signer as _;
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signing_key = p256::ecdsa::SigningKey::from(&self.secret);
+        let signature: p256::ecdsa::Signature = signing_key.sign(signing_input.as_bytes());
+        format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        )
+    }
+
     /// The same key as a SEC1 PEM (`BEGIN EC PRIVATE KEY`), as `openssl ecparam -genkey` writes it.
     pub fn sec1_pem(&self) -> String {
-        use p256::elliptic_curve::sec1::der::Encode as _;
-        let _ = ();
         let der = self.secret.to_sec1_der().expect("SEC1 encoding");
         pem("EC PRIVATE KEY", &der)
     }
@@ -161,8 +181,8 @@ pub fn p384_pkcs8_pem() -> String {
     // ECPrivateKey ::= SEQUENCE { version INTEGER 1, privateKey OCTET STRING }
     let mut ec_private_key = vec![0x30, 0x35, 0x02, 0x01, 0x01, 0x04, 0x30];
     ec_private_key.extend_from_slice(&scalar);
-    let curve = AnyRef::new(Tag::ObjectIdentifier, OID_SECP384R1.as_bytes())
-        .expect("OID is a valid ANY");
+    let curve =
+        AnyRef::new(Tag::ObjectIdentifier, OID_SECP384R1.as_bytes()).expect("OID is a valid ANY");
     let info = PrivateKeyInfo::new(
         AlgorithmIdentifierRef {
             oid: OID_EC_PUBLIC_KEY,

@@ -254,7 +254,10 @@ fn sql_error(operation: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     }
 }
 
-fn decode_rows<T: serde::de::DeserializeOwned>(what: &str, bodies: Vec<String>) -> StoreResult<Vec<T>> {
+fn decode_rows<T: serde::de::DeserializeOwned>(
+    what: &str,
+    bodies: Vec<String>,
+) -> StoreResult<Vec<T>> {
     bodies.iter().map(|body| from_json(what, body)).collect()
 }
 
@@ -264,7 +267,9 @@ fn query_bodies(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> StoreResult<Vec<String>> {
-    let mut statement = connection.prepare_cached(sql).map_err(sql_error(operation))?;
+    let mut statement = connection
+        .prepare_cached(sql)
+        .map_err(sql_error(operation))?;
     let rows = statement
         .query_map(params, |row| row.get::<_, String>(0))
         .map_err(sql_error(operation))?;
@@ -370,7 +375,14 @@ impl KeyStore for EmbeddedStore {
     async fn get_key_by_id(&self, id: &KeyRecordId) -> StoreResult<Option<ApiKeyRecord>> {
         let id = id.0.clone();
         let body = self
-            .run(move |c| query_body(c, "get key", "SELECT body FROM api_keys WHERE id = ?1", [id]))
+            .run(move |c| {
+                query_body(
+                    c,
+                    "get key",
+                    "SELECT body FROM api_keys WHERE id = ?1",
+                    [id],
+                )
+            })
             .await?;
         body.map(|b| from_json("key", &b)).transpose()
     }
@@ -666,7 +678,14 @@ fn insert_history(
         .map_err(sql_error("store deliveries"))?;
     for d in deliveries {
         insert_delivery
-            .execute(params![d.id, d.event_id, d.created_key, d.due_key, d.revision, d.body])
+            .execute(params![
+                d.id,
+                d.event_id,
+                d.created_key,
+                d.due_key,
+                d.revision,
+                d.body
+            ])
             .map_err(duplicate("a delivery"))?;
     }
     Ok(())
@@ -676,7 +695,10 @@ fn history_rows(
     events: &[EventRecord],
     deliveries: &[DeliveryRecord],
 ) -> StoreResult<(Vec<EventRow>, Vec<DeliveryRow>)> {
-    let events = events.iter().map(event_row).collect::<StoreResult<Vec<_>>>()?;
+    let events = events
+        .iter()
+        .map(event_row)
+        .collect::<StoreResult<Vec<_>>>()?;
     let deliveries = deliveries
         .iter()
         .map(delivery_row)
@@ -702,14 +724,26 @@ fn query_event_page(
         bind(&mut sql, " AND app_id = ?", Box::new(app_id.clone()));
     }
     if let Some(event_type) = &query.event_type {
-        bind(&mut sql, " AND event_type = ?", Box::new(event_type.clone()));
+        bind(
+            &mut sql,
+            " AND event_type = ?",
+            Box::new(event_type.clone()),
+        );
     }
     if let Some(needle) = search_needle(query.text.as_deref()) {
         bind(&mut sql, " AND instr(search_text, ?) > 0", Box::new(needle));
     }
     if let Some(after) = after {
-        bind(&mut sql, " AND (time_key < ?", Box::new(after.time_key.clone()));
-        bind(&mut sql, " OR (time_key = ?", Box::new(after.time_key.clone()));
+        bind(
+            &mut sql,
+            " AND (time_key < ?",
+            Box::new(after.time_key.clone()),
+        );
+        bind(
+            &mut sql,
+            " OR (time_key = ?",
+            Box::new(after.time_key.clone()),
+        );
         bind(&mut sql, " AND id < ?))", Box::new(after.event_id.clone()));
     }
     bind(
@@ -753,11 +787,7 @@ impl SweepStore for EmbeddedStore {
     }
 
     async fn commit_sweep(&self, commit: &SweepCommit) -> StoreResult<()> {
-        check_next_revision(
-            "snapshot",
-            commit.snapshot.version,
-            commit.expected_version,
-        )?;
+        check_next_revision("snapshot", commit.snapshot.version, commit.expected_version)?;
         let snapshot_body = to_json("snapshot", &commit.snapshot)?;
         let key = commit.snapshot.key_record_id.0.clone();
         let (version, expected) = (
@@ -857,7 +887,14 @@ impl SweepStore for EmbeddedStore {
     async fn get_event(&self, id: &EventId) -> StoreResult<Option<EventRecord>> {
         let id = id.0.clone();
         let body = self
-            .run(move |c| query_body(c, "get event", "SELECT body FROM events WHERE id = ?1", [id]))
+            .run(move |c| {
+                query_body(
+                    c,
+                    "get event",
+                    "SELECT body FROM events WHERE id = ?1",
+                    [id],
+                )
+            })
             .await?;
         body.map(|b| from_json("event", &b)).transpose()
     }
@@ -895,7 +932,14 @@ impl SweepStore for EmbeddedStore {
                 .execute(
                     "UPDATE deliveries SET due_key = ?2, revision = ?3, body = ?4
                      WHERE id = ?1 AND event_id = ?5 AND revision = ?6",
-                    params![row.id, row.due_key, row.revision, row.body, row.event_id, expected],
+                    params![
+                        row.id,
+                        row.due_key,
+                        row.revision,
+                        row.body,
+                        row.event_id,
+                        expected
+                    ],
                 )
                 .map_err(sql_error("update delivery"))?;
             if changed == 1 {

@@ -141,7 +141,8 @@ pub fn to_json<T: serde::Serialize>(what: &str, record: &T) -> StoreResult<Strin
 }
 
 pub fn from_json<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> StoreResult<T> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("cannot decode {what}: {e}")))
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt(format!("cannot decode {what}: {e}")))
 }
 
 #[cfg(test)]

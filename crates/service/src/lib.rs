@@ -9,3 +9,4 @@ pub mod error;
 pub mod keys;
 pub mod model;
 pub mod ports;
+pub mod sweep;

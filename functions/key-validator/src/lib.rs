@@ -45,10 +45,9 @@ pub async fn handle<V: ValidateKey>(validator: &V, event: Event) -> DynamoDbEven
             Ok(()) => {}
             Err(ValidationError::Store(err)) => {
                 tracing::warn!(key = %id, error = %err, "store unavailable; batch will be retried");
-                response.batch_item_failures.push(DynamoDbBatchItemFailure {
-                    item_identifier: record.change.sequence_number.clone(),
-                    ..Default::default()
-                });
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = record.change.sequence_number.clone();
+                response.batch_item_failures.push(failure);
                 break;
             }
             Err(err) => tracing::error!(key = %id, error = %err, "key cannot be validated"),

@@ -102,7 +102,7 @@ pub fn slack(event: &EventRecord) -> Value {
         }],
     }));
     json!({
-        "text": slack_escape(&format!("{}: {}", message.title, message.description)),
+        "text": slack_escape(&format!("{} — {}", message.title, message.description)),
         "blocks": blocks,
     })
 }
@@ -325,8 +325,8 @@ fn app_version_message(data: &Value) -> Message {
         facts.push(("Platform".to_owned(), platform.clone()));
     }
     facts.push(("State".to_owned(), transition_words(old, &new)));
-    if let (Some(old), Some(spent)) = (old, spent) {
-        facts.push((format!("Time in {}", state_words(old)), spent));
+    if let (Some(_), Some(spent)) = (old, spent) {
+        facts.push(("Time in previous state".to_owned(), spent));
     }
     Message {
         title: format!(

@@ -1,0 +1,220 @@
+//! The README's "run it" command as a user runs it: the real `shipwatch-local` binary, a fake App
+//! Store Connect and a real webhook receiver. First start prints the admin token once; a key upload
+//! is validated; the timed sweep notices a change and delivers it; SIGTERM exits cleanly; no key
+//! material ever reaches the logs; a restart keeps the admin token.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shipwatch_tests::fake_asc::{FakeApp, FakeAsc, FakeVersion};
+use shipwatch_tests::receiver::Receiver;
+use shipwatch_tests::test_keys::TestKey;
+
+struct LocalProcess {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    base_url: String,
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+impl LocalProcess {
+    fn start(data_dir: &std::path::Path, asc_url: &str) -> Self {
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shipwatch-local"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SHIPWATCH_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("SHIPWATCH_DATA_DIR", data_dir)
+            .env("ASC_API_BASE_URL", asc_url)
+            .env("SWEEP_INTERVAL_SECONDS", "1")
+            .env("SHIPWATCH_ALLOW_PRIVATE_DESTINATIONS", "1")
+            .env("RUST_LOG", "debug,hyper=info,h2=info,rustls=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("shipwatch-local starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let pipe = child.stderr.take().expect("stderr piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut all = sink.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        Self {
+            child,
+            stderr,
+            base_url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn logs(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    async fn wait_until_healthy(&self, http: &reqwest::Client) {
+        for _ in 0..400 {
+            if let Ok(response) = http.get(format!("{}/health", self.base_url)).send().await {
+                if response.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("shipwatch-local never answered /health; logs:\n{}", self.logs());
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        for _ in 0..400 {
+            if let Some(exit) = self.child.try_wait().expect("wait") {
+                std::thread::sleep(Duration::from_millis(50));
+                return (exit, self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = self.child.kill();
+        panic!("shipwatch-local did not exit after SIGTERM; logs:\n{}", self.logs());
+    }
+}
+
+fn admin_token_in(logs: &str) -> Option<String> {
+    logs.split_whitespace()
+        .find(|word| word.starts_with("swa_") && word.len() > 40)
+        .map(|word| word.trim_end_matches(['\'', '"']).to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_process_runs_the_whole_system() {
+    let asc = FakeAsc::start().await;
+    let key = TestKey::generate();
+    asc.register_key(&key);
+    asc.add_app(
+        &key.issuer_id,
+        FakeApp::new("1000000001", "Hello", "com.example.hello")
+            .with_version(FakeVersion::new("v-1", "1.0", "IOS", "PREPARE_FOR_SUBMISSION")),
+    );
+    let receiver = Receiver::start().await.expect("receiver");
+    let data_dir = tempfile::tempdir().unwrap();
+    let data_path = data_dir.path().join("state");
+    let http = reqwest::Client::new();
+
+    let process = LocalProcess::start(&data_path, &asc.base_url());
+    process.wait_until_healthy(&http).await;
+    let admin = admin_token_in(&process.logs()).expect("first start prints the admin token");
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&data_path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "the data folder is private to its owner");
+    }
+
+    let team: Value = http
+        .post(format!("{}/v1/teams", process.base_url))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = team["token"].as_str().unwrap().to_owned();
+
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "private_key",
+            reqwest::multipart::Part::bytes(key.pem.clone().into_bytes())
+                .file_name(format!("AuthKey_{}.p8", key.key_id)),
+        )
+        .text("issuer_id", key.issuer_id.to_string())
+        .text("name", "Local key");
+    let created: Value = http
+        .post(format!("{}/v1/keys", process.base_url))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key_path = format!("{}/v1/keys/{}", process.base_url, created["id"].as_str().unwrap());
+
+    let destination: Value = http
+        .post(format!("{}/v1/destinations", process.base_url))
+        .bearer_auth(&token)
+        .json(&json!({"type": "webhook", "name": "Receiver", "url": receiver.url()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let workflow = http
+        .post(format!("{}/v1/workflows", process.base_url))
+        .bearer_auth(&token)
+        .json(&json!({"name": "All", "destination_id": destination["id"], "app_ids": ["*"], "event_types": ["*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(workflow.status(), 201);
+
+    // Validation follows the upload; then the timed sweep takes the baseline.
+    let mut swept = Value::Null;
+    for _ in 0..400 {
+        swept = http.get(&key_path).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        if swept["status"] == "valid" && swept["last_swept_at"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(swept["status"], "valid", "{swept}\n{}", process.logs());
+    assert!(swept["last_swept_at"].is_string(), "{swept}");
+
+    // Apple moves the version forward: a later timed sweep delivers exactly that change.
+    asc.set_version_state("v-1", "WAITING_FOR_REVIEW");
+    let delivered = receiver.wait_for(1, Duration::from_secs(20)).await.expect("a delivery");
+    let event: Value = serde_json::from_slice(&delivered[0].body).unwrap();
+    assert_eq!(event["type"], "shipwatch.app_version.state_changed");
+    assert_eq!(event["data"]["old_state"], "PREPARE_FOR_SUBMISSION");
+    assert_eq!(event["data"]["new_state"], "WAITING_FOR_REVIEW");
+
+    let (exit, logs) = process.terminate();
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}\n{logs}");
+    for line in key.pem_body_lines() {
+        assert!(!logs.contains(&line), "key material in the logs");
+    }
+    assert!(!logs.contains(&token), "team token in the logs");
+
+    // A restart keeps the admin token (only its hash was stored) and prints no new one.
+    let again = LocalProcess::start(&data_path, &asc.base_url());
+    again.wait_until_healthy(&http).await;
+    assert_eq!(admin_token_in(&again.logs()), None);
+    let teams = http
+        .post(format!("{}/v1/teams", again.base_url))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Second"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(teams.status(), 201);
+    let (exit, _) = again.terminate();
+    assert!(exit.success());
+}

@@ -1,0 +1,1147 @@
+//! The store contract: one set of checks, run against the embedded store and against the AWS
+//! store (DynamoDB + Secrets Manager on moto). Each check gets a fresh bundle (a new data folder,
+//! or a new table) and makes its own team ids, so they run in parallel.
+
+use std::collections::HashSet;
+
+use shipwatch_service::model::*;
+use shipwatch_service::ports::*;
+use shipwatch_tests::store_contract::*;
+
+const BUILD_CHANGED: &str = "shipwatch.build.processing_state_changed";
+const VERSION_CHANGED: &str = "shipwatch.app_version.state_changed";
+
+/// Emits `embedded::<check>` and `aws::<check>` tests for every check.
+macro_rules! contract {
+    ($($check:ident),* $(,)?) => {
+        mod embedded {
+            use shipwatch_tests::store_contract::TempDir;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let dir = TempDir::new(stringify!($check));
+                    let stores = shipwatch_adapters::embedded::stores(dir.path())
+                        .unwrap_or_else(|e| panic!("open embedded store: {e}"));
+                    super::$check(stores).await;
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let moto = shipwatch_tests::moto::moto().await;
+                    let stores = moto.fresh_stores(stringify!($check)).await;
+                    super::$check(stores).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    teams_are_found_by_id_and_token_hash,
+    keys_are_listed_and_isolated_by_team,
+    key_id_is_unique_per_team,
+    key_updates_are_conditional_on_revision,
+    deleting_a_key_frees_its_key_id_and_drops_its_snapshot,
+    secrets_are_created_replaced_and_deleted,
+    destinations_are_isolated_by_team,
+    workflows_are_isolated_by_team,
+    first_sweep_commit_expects_version_zero,
+    stale_sweep_commit_conflicts_and_writes_nothing,
+    sweep_commit_needs_its_key,
+    big_snapshots_round_trip,
+    history_is_newest_first_with_deliveries,
+    history_filters_by_app_type_and_text,
+    history_pages_cover_everything_once,
+    history_rejects_foreign_cursors,
+    large_commits_are_stored_whole,
+    due_deliveries_respect_next_attempt_and_lease,
+    delivery_updates_are_conditional_on_revision,
+    concurrent_sweep_commits_store_one_set_of_events,
+);
+
+fn ok<T>(what: &str, result: StoreResult<T>) -> T {
+    result.unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+fn assert_conflict<T: std::fmt::Debug>(what: &str, result: StoreResult<T>) {
+    match result {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("{what}: expected a conflict, got {other:?}"),
+    }
+}
+
+fn ids<'a>(events: impl IntoIterator<Item = &'a EventWithDeliveries>) -> Vec<EventId> {
+    events.into_iter().map(|e| e.event.id.clone()).collect()
+}
+
+async fn all_events(stores: &Stores, team: &TeamId) -> Vec<EventWithDeliveries> {
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = EventQuery {
+            limit: 100,
+            cursor: cursor.take(),
+            ..EventQuery::default()
+        };
+        let page = ok("list events", stores.sweeps.list_events(team, &query).await);
+        all.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return all,
+        }
+    }
+}
+
+/// A team with one key, stored.
+async fn team_with_key(stores: &Stores) -> (Team, ApiKeyRecord) {
+    let team = team("acme");
+    ok("insert team", stores.teams.insert_team(&team).await);
+    let key = api_key(&team.id, "ABCDE12345", 1);
+    ok("insert key", stores.keys.insert_key(&key).await);
+    (team, key)
+}
+
+async fn teams_are_found_by_id_and_token_hash(stores: Stores) {
+    let acme = team("acme");
+    let other = team("other");
+    ok("insert", stores.teams.insert_team(&acme).await);
+    ok("insert", stores.teams.insert_team(&other).await);
+
+    assert_eq!(
+        ok("get", stores.teams.get_team(&acme.id).await),
+        Some(acme.clone())
+    );
+    assert_eq!(
+        ok(
+            "find",
+            stores
+                .teams
+                .find_team_by_token_hash(&other.token_hash)
+                .await
+        ),
+        Some(other.clone())
+    );
+    assert_eq!(
+        ok("find", stores.teams.find_team_by_token_hash("0000").await),
+        None
+    );
+    assert_eq!(
+        ok("get", stores.teams.get_team(&TeamId::generate()).await),
+        None
+    );
+
+    let same_token = Team {
+        id: TeamId::generate(),
+        ..acme.clone()
+    };
+    assert_conflict(
+        "same token hash",
+        stores.teams.insert_team(&same_token).await,
+    );
+    assert_eq!(ok("get", stores.teams.get_team(&same_token.id).await), None);
+}
+
+async fn keys_are_listed_and_isolated_by_team(stores: Stores) {
+    let a = team("a");
+    let b = team("b");
+    let a_late = api_key(&a.id, "AAAAA00002", 20);
+    let a_early = api_key(&a.id, "AAAAA00001", 10);
+    let b_key = api_key(&b.id, "BBBBB00001", 15);
+    for key in [&a_late, &a_early, &b_key] {
+        ok("insert key", stores.keys.insert_key(key).await);
+    }
+
+    assert_eq!(
+        ok("get", stores.keys.get_key(&a.id, &a_early.id).await),
+        Some(a_early.clone())
+    );
+    assert_eq!(
+        ok("get", stores.keys.get_key(&b.id, &a_early.id).await),
+        None,
+        "team B sees A's key"
+    );
+    assert_eq!(
+        ok("get by id", stores.keys.get_key_by_id(&b_key.id).await),
+        Some(b_key.clone())
+    );
+    assert_eq!(
+        ok(
+            "get by id",
+            stores.keys.get_key_by_id(&KeyRecordId::generate()).await
+        ),
+        None
+    );
+
+    let listed = ok("list", stores.keys.list_keys(&a.id).await);
+    assert_eq!(
+        listed,
+        vec![a_early.clone(), a_late.clone()],
+        "oldest first, team A only"
+    );
+    assert_eq!(
+        ok("list", stores.keys.list_keys(&b.id).await),
+        vec![b_key.clone()]
+    );
+
+    let all: HashSet<KeyRecordId> = ok("list all", stores.keys.list_all_keys().await)
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    let expected: HashSet<KeyRecordId> =
+        [a_late.id.clone(), a_early.id.clone(), b_key.id.clone()].into();
+    assert_eq!(all, expected);
+}
+
+async fn key_id_is_unique_per_team(stores: Stores) {
+    let a = team("a");
+    let b = team("b");
+    let first = api_key(&a.id, "KEYID00001", 1);
+    ok("insert", stores.keys.insert_key(&first).await);
+
+    let again = api_key(&a.id, "KEYID00001", 2);
+    assert_conflict(
+        "same Key ID, same team",
+        stores.keys.insert_key(&again).await,
+    );
+    assert_eq!(
+        ok("get", stores.keys.get_key_by_id(&again.id).await),
+        None,
+        "nothing stored"
+    );
+    assert_eq!(ok("list", stores.keys.list_keys(&a.id).await), vec![first]);
+
+    let other_team = api_key(&b.id, "KEYID00001", 3);
+    ok(
+        "same Key ID in another team",
+        stores.keys.insert_key(&other_team).await,
+    );
+}
+
+async fn key_updates_are_conditional_on_revision(stores: Stores) {
+    let (_team, key) = team_with_key(&stores).await;
+
+    let valid = ApiKeyRecord {
+        status: KeyStatus::Valid,
+        apps_count: Some(3),
+        validation_attempts: 1,
+        revision: 1,
+        ..key.clone()
+    };
+    ok(
+        "update at revision 0",
+        stores.keys.update_key(&valid, 0).await,
+    );
+
+    let stale = ApiKeyRecord {
+        status: KeyStatus::Invalid,
+        revision: 1,
+        ..key.clone()
+    };
+    assert_conflict("stale revision", stores.keys.update_key(&stale, 0).await);
+    let skipping = ApiKeyRecord {
+        revision: 5,
+        ..valid.clone()
+    };
+    assert_conflict(
+        "revision not bumped by one",
+        stores.keys.update_key(&skipping, 1).await,
+    );
+    assert_eq!(
+        ok("get", stores.keys.get_key_by_id(&key.id).await),
+        Some(valid.clone())
+    );
+
+    let missing = ApiKeyRecord {
+        id: KeyRecordId::generate(),
+        revision: 1,
+        ..key
+    };
+    assert_conflict("absent key", stores.keys.update_key(&missing, 0).await);
+}
+
+async fn deleting_a_key_frees_its_key_id_and_drops_its_snapshot(stores: Stores) {
+    let (team, key) = team_with_key(&stores).await;
+    let commit = SweepCommit {
+        snapshot: snapshot(&key, 1, "baseline"),
+        expected_version: 0,
+        events: Vec::new(),
+        deliveries: Vec::new(),
+    };
+    ok("commit", stores.sweeps.commit_sweep(&commit).await);
+
+    let intruder = shipwatch_tests::store_contract::team("intruder");
+    assert!(!ok(
+        "delete",
+        stores.keys.delete_key(&intruder.id, &key.id).await
+    ));
+    assert!(ok("get", stores.keys.get_key(&team.id, &key.id).await).is_some());
+
+    assert!(ok(
+        "delete",
+        stores.keys.delete_key(&team.id, &key.id).await
+    ));
+    assert_eq!(ok("get", stores.keys.get_key_by_id(&key.id).await), None);
+    assert_eq!(
+        ok("snapshot", stores.sweeps.get_snapshot(&key.id).await),
+        None
+    );
+    assert!(ok("list", stores.keys.list_keys(&team.id).await).is_empty());
+    assert!(!ok(
+        "delete again",
+        stores.keys.delete_key(&team.id, &key.id).await
+    ));
+
+    let again = api_key(&team.id, key.key_id.as_str(), 5);
+    ok(
+        "same Key ID after delete",
+        stores.keys.insert_key(&again).await,
+    );
+    assert_eq!(
+        ok("list", stores.keys.list_keys(&team.id).await),
+        vec![again]
+    );
+}
+
+async fn secrets_are_created_replaced_and_deleted(stores: Stores) {
+    let name = SecretName::for_key(&TeamId::generate(), &KeyRecordId::generate());
+    let other = SecretName::for_destination(&TeamId::generate(), &DestinationId::generate());
+    assert_eq!(ok("absent", stores.secrets.get_secret(&name).await), None);
+
+    let first = SecretValue::new("-----BEGIN PRIVATE KEY-----\nfirst\n".to_owned());
+    ok("put", stores.secrets.put_secret(&name, &first).await);
+    assert_eq!(
+        ok("get", stores.secrets.get_secret(&name).await),
+        Some(first)
+    );
+
+    let second = SecretValue::new("{\"url\":\"https://hooks.example.com/x\"}".to_owned());
+    ok("overwrite", stores.secrets.put_secret(&name, &second).await);
+    assert_eq!(
+        ok("get", stores.secrets.get_secret(&name).await),
+        Some(second)
+    );
+    assert_eq!(ok("other", stores.secrets.get_secret(&other).await), None);
+
+    ok("delete", stores.secrets.delete_secret(&name).await);
+    assert_eq!(ok("deleted", stores.secrets.get_secret(&name).await), None);
+    ok("delete absent", stores.secrets.delete_secret(&name).await);
+
+    let third = SecretValue::new("recreated".to_owned());
+    ok(
+        "put after delete",
+        stores.secrets.put_secret(&name, &third).await,
+    );
+    assert_eq!(
+        ok("get", stores.secrets.get_secret(&name).await),
+        Some(third)
+    );
+}
+
+async fn destinations_are_isolated_by_team(stores: Stores) {
+    let a = team("a");
+    let b = team("b");
+    let late = destination(&a.id, "late", 20);
+    let early = destination(&a.id, "early", 10);
+    let b_dest = destination(&b.id, "b", 5);
+    for d in [&late, &early, &b_dest] {
+        ok("insert", stores.destinations.insert_destination(d).await);
+    }
+    assert_conflict(
+        "same id",
+        stores.destinations.insert_destination(&early).await,
+    );
+
+    assert_eq!(
+        ok(
+            "get",
+            stores.destinations.get_destination(&a.id, &early.id).await
+        ),
+        Some(early.clone())
+    );
+    assert_eq!(
+        ok(
+            "get",
+            stores.destinations.get_destination(&b.id, &early.id).await
+        ),
+        None
+    );
+    assert_eq!(
+        ok("list", stores.destinations.list_destinations(&a.id).await),
+        vec![early.clone(), late.clone()]
+    );
+    assert!(!ok(
+        "delete",
+        stores
+            .destinations
+            .delete_destination(&b.id, &early.id)
+            .await
+    ));
+    assert!(ok(
+        "delete",
+        stores
+            .destinations
+            .delete_destination(&a.id, &early.id)
+            .await
+    ));
+    assert!(!ok(
+        "delete",
+        stores
+            .destinations
+            .delete_destination(&a.id, &early.id)
+            .await
+    ));
+    assert_eq!(
+        ok("list", stores.destinations.list_destinations(&a.id).await),
+        vec![late]
+    );
+    assert_eq!(
+        ok("list", stores.destinations.list_destinations(&b.id).await),
+        vec![b_dest]
+    );
+}
+
+async fn workflows_are_isolated_by_team(stores: Stores) {
+    let a = team("a");
+    let b = team("b");
+    let target = DestinationId::generate();
+    let late = workflow(&a.id, &target, "late", 20);
+    let early = workflow(&a.id, &target, "early", 10);
+    let b_flow = workflow(&b.id, &target, "b", 5);
+    for w in [&late, &early, &b_flow] {
+        ok("insert", stores.workflows.insert_workflow(w).await);
+    }
+    assert_eq!(
+        ok("get", stores.workflows.get_workflow(&a.id, &late.id).await),
+        Some(late.clone())
+    );
+    assert_eq!(
+        ok("get", stores.workflows.get_workflow(&b.id, &late.id).await),
+        None
+    );
+    assert_eq!(
+        ok("list", stores.workflows.list_workflows(&a.id).await),
+        vec![early.clone(), late.clone()]
+    );
+    assert!(!ok(
+        "delete",
+        stores.workflows.delete_workflow(&b.id, &late.id).await
+    ));
+    assert!(ok(
+        "delete",
+        stores.workflows.delete_workflow(&a.id, &late.id).await
+    ));
+    assert_eq!(
+        ok("list", stores.workflows.list_workflows(&a.id).await),
+        vec![early]
+    );
+    assert_eq!(
+        ok("list", stores.workflows.list_workflows(&b.id).await),
+        vec![b_flow]
+    );
+}
+
+async fn first_sweep_commit_expects_version_zero(stores: Stores) {
+    let (team, key) = team_with_key(&stores).await;
+    assert_eq!(
+        ok("no snapshot", stores.sweeps.get_snapshot(&key.id).await),
+        None
+    );
+
+    let baseline = snapshot(&key, 1, "baseline");
+    let first = SweepCommit {
+        snapshot: baseline.clone(),
+        expected_version: 0,
+        events: Vec::new(),
+        deliveries: Vec::new(),
+    };
+    ok("first commit", stores.sweeps.commit_sweep(&first).await);
+    assert_eq!(
+        ok("snapshot", stores.sweeps.get_snapshot(&key.id).await),
+        Some(baseline)
+    );
+
+    let target = DestinationId::generate();
+    let change = event(&team.id, "111", BUILD_CHANGED, "Build 12 is VALID", 30);
+    let second = SweepCommit {
+        snapshot: snapshot(&key, 2, "second"),
+        expected_version: 1,
+        events: vec![change.clone()],
+        deliveries: vec![delivery(&change, &target, 30)],
+    };
+    ok("second commit", stores.sweeps.commit_sweep(&second).await);
+    assert_eq!(
+        ok("snapshot", stores.sweeps.get_snapshot(&key.id).await).map(|s| s.version),
+        Some(2)
+    );
+    assert_eq!(
+        ok("event", stores.sweeps.get_event(&change.id).await),
+        Some(change)
+    );
+}
+
+async fn stale_sweep_commit_conflicts_and_writes_nothing(stores: Stores) {
+    let (team, key) = team_with_key(&stores).await;
+    let target = DestinationId::generate();
+    let winner_event = event(&team.id, "111", BUILD_CHANGED, "winner", 10);
+    let winner = SweepCommit {
+        snapshot: snapshot(&key, 1, "winner"),
+        expected_version: 0,
+        events: vec![winner_event.clone()],
+        deliveries: vec![delivery(&winner_event, &target, 10)],
+    };
+    ok("first commit", stores.sweeps.commit_sweep(&winner).await);
+
+    let loser_event = event(&team.id, "111", BUILD_CHANGED, "loser", 11);
+    let loser = SweepCommit {
+        snapshot: snapshot(&key, 1, "loser"),
+        expected_version: 0,
+        events: vec![loser_event.clone()],
+        deliveries: vec![delivery(&loser_event, &target, 11)],
+    };
+    assert_conflict(
+        "stale expected version",
+        stores.sweeps.commit_sweep(&loser).await,
+    );
+    let not_bumped = SweepCommit {
+        snapshot: snapshot(&key, 1, "not bumped"),
+        expected_version: 1,
+        ..loser.clone()
+    };
+    assert_conflict(
+        "version not expected + 1",
+        stores.sweeps.commit_sweep(&not_bumped).await,
+    );
+
+    assert_eq!(
+        ok("snapshot", stores.sweeps.get_snapshot(&key.id).await),
+        Some(winner.snapshot.clone())
+    );
+    assert_eq!(
+        ok(
+            "loser event",
+            stores.sweeps.get_event(&loser_event.id).await
+        ),
+        None
+    );
+    let history = all_events(&stores, &team.id).await;
+    assert_eq!(ids(&history), vec![winner_event.id.clone()]);
+    let due = ok("due", stores.sweeps.due_deliveries(at(1000), 100).await);
+    assert_eq!(due.len(), 1, "only the winner's delivery");
+}
+
+async fn sweep_commit_needs_its_key(stores: Stores) {
+    let (team, _key) = team_with_key(&stores).await;
+    let unknown = api_key(&team.id, "ZZZZZ99999", 2);
+    let orphan = SweepCommit {
+        snapshot: snapshot(&unknown, 1, "orphan"),
+        expected_version: 0,
+        events: vec![event(&team.id, "1", BUILD_CHANGED, "orphan", 1)],
+        deliveries: Vec::new(),
+    };
+    assert_conflict(
+        "snapshot of an absent key",
+        stores.sweeps.commit_sweep(&orphan).await,
+    );
+    assert_eq!(
+        ok("snapshot", stores.sweeps.get_snapshot(&unknown.id).await),
+        None
+    );
+    assert!(all_events(&stores, &team.id).await.is_empty());
+}
+
+async fn big_snapshots_round_trip(stores: Stores) {
+    let (_team, key) = team_with_key(&stores).await;
+    let big = big_snapshot(&key, 1, 150);
+    let size = serde_json::to_vec(&big.state).map(|v| v.len()).unwrap_or(0);
+    assert!(
+        size > 400_000,
+        "the test snapshot is over DynamoDB's item size ({size} bytes)"
+    );
+    let commit = SweepCommit {
+        snapshot: big.clone(),
+        expected_version: 0,
+        events: Vec::new(),
+        deliveries: Vec::new(),
+    };
+    ok(
+        "commit big snapshot",
+        stores.sweeps.commit_sweep(&commit).await,
+    );
+    assert_eq!(
+        ok("snapshot", stores.sweeps.get_snapshot(&key.id).await),
+        Some(big)
+    );
+}
+
+async fn history_is_newest_first_with_deliveries(stores: Stores) {
+    let a = team("a");
+    let b = team("b");
+    let target = DestinationId::generate();
+    let other_target = DestinationId::generate();
+    let old = event(&a.id, "111", BUILD_CHANGED, "old", 10);
+    let new = event(&a.id, "111", VERSION_CHANGED, "new", 30);
+    let middle = event(&a.id, "222", BUILD_CHANGED, "middle", 20);
+    let foreign = event(&b.id, "111", BUILD_CHANGED, "foreign", 40);
+    let to_target = delivery(&new, &target, 30);
+    let to_other = delivery(&new, &other_target, 31);
+    ok(
+        "append",
+        stores
+            .sweeps
+            .append_events(
+                &[old.clone(), new.clone(), middle.clone(), foreign.clone()],
+                &[to_other.clone(), to_target.clone()],
+            )
+            .await,
+    );
+
+    let page = ok(
+        "list",
+        stores
+            .sweeps
+            .list_events(&a.id, &EventQuery::default())
+            .await,
+    );
+    assert_eq!(page.next_cursor, None);
+    assert_eq!(
+        ids(&page.items),
+        vec![new.id.clone(), middle.id.clone(), old.id.clone()]
+    );
+    assert_eq!(page.items[0].event, new);
+    assert_eq!(page.items[0].deliveries, vec![to_target, to_other]);
+    assert!(page.items[1].deliveries.is_empty());
+
+    let foreign_page = ok(
+        "list",
+        stores
+            .sweeps
+            .list_events(&b.id, &EventQuery::default())
+            .await,
+    );
+    assert_eq!(ids(&foreign_page.items), vec![foreign.id.clone()]);
+    assert_eq!(
+        ok("get", stores.sweeps.get_event(&foreign.id).await),
+        Some(foreign)
+    );
+    assert_eq!(
+        ok("get", stores.sweeps.get_event(&EventId::generate()).await),
+        None
+    );
+}
+
+async fn history_filters_by_app_type_and_text(stores: Stores) {
+    let team = team("a");
+    let mut build_a = event(
+        &team.id,
+        "111",
+        BUILD_CHANGED,
+        "Build 12 of Alpha is VALID",
+        10,
+    );
+    build_a.data["build"] = serde_json::json!({"version": "12", "short_version": "1.4"});
+    let version_a = event(
+        &team.id,
+        "111",
+        VERSION_CHANGED,
+        "Alpha 1.4 is WAITING_FOR_REVIEW",
+        20,
+    );
+    let mut build_b = event(
+        &team.id,
+        "222",
+        BUILD_CHANGED,
+        "Build 3 of Beta is VALID",
+        30,
+    );
+    build_b.data["app"]["name"] = serde_json::json!("Zebra Tracker");
+    ok(
+        "append",
+        stores
+            .sweeps
+            .append_events(&[build_a.clone(), version_a.clone(), build_b.clone()], &[])
+            .await,
+    );
+    let list = |query: EventQuery| {
+        let stores = stores.clone();
+        let team = team.id.clone();
+        async move { ids(&ok("list", stores.sweeps.list_events(&team, &query).await).items) }
+    };
+
+    let by_app = list(EventQuery {
+        app_id: Some("111".to_owned()),
+        ..EventQuery::default()
+    });
+    assert_eq!(by_app.await, vec![version_a.id.clone(), build_a.id.clone()]);
+    let by_type = list(EventQuery {
+        event_type: Some(BUILD_CHANGED.to_owned()),
+        ..EventQuery::default()
+    });
+    assert_eq!(by_type.await, vec![build_b.id.clone(), build_a.id.clone()]);
+    let both = list(EventQuery {
+        app_id: Some("222".to_owned()),
+        event_type: Some(VERSION_CHANGED.to_owned()),
+        ..EventQuery::default()
+    });
+    assert!(both.await.is_empty());
+
+    let summary_text = list(EventQuery {
+        text: Some("waiting_FOR".to_owned()),
+        ..EventQuery::default()
+    });
+    assert_eq!(
+        summary_text.await,
+        vec![version_a.id.clone()],
+        "summary, any case"
+    );
+    let data_text = list(EventQuery {
+        text: Some("zebra".to_owned()),
+        ..EventQuery::default()
+    });
+    assert_eq!(data_text.await, vec![build_b.id.clone()], "data, any case");
+    let nested_data = list(EventQuery {
+        text: Some("1.4".to_owned()),
+        app_id: Some("111".to_owned()),
+        event_type: Some(BUILD_CHANGED.to_owned()),
+        ..EventQuery::default()
+    });
+    assert_eq!(nested_data.await, vec![build_a.id.clone()]);
+    let nothing = list(EventQuery {
+        text: Some("no such words".to_owned()),
+        ..EventQuery::default()
+    });
+    assert!(nothing.await.is_empty());
+}
+
+async fn history_pages_cover_everything_once(stores: Stores) {
+    let team = team("a");
+    // Pairs of events share a time, so the order needs the id as tie-break.
+    let events: Vec<EventRecord> = (0..23)
+        .map(|i| {
+            event(
+                &team.id,
+                &format!("{}", i % 3),
+                BUILD_CHANGED,
+                &format!("event {i}"),
+                i / 2,
+            )
+        })
+        .collect();
+    ok("append", stores.sweeps.append_events(&events, &[]).await);
+    let full = ids(&ok(
+        "list",
+        stores
+            .sweeps
+            .list_events(
+                &team.id,
+                &EventQuery {
+                    limit: 100,
+                    ..EventQuery::default()
+                },
+            )
+            .await,
+    )
+    .items);
+    assert_eq!(full.len(), 23);
+
+    let mut paged = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let query = EventQuery {
+            limit: 5,
+            cursor: cursor.take(),
+            ..EventQuery::default()
+        };
+        let page = ok("page", stores.sweeps.list_events(&team.id, &query).await);
+        pages += 1;
+        assert!(page.items.len() <= 5);
+        paged.extend(ids(&page.items));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+        assert!(pages < 10, "pagination does not end");
+    }
+    assert_eq!(pages, 5);
+    assert_eq!(paged, full, "every event once, in order");
+
+    // Paging a filtered history too.
+    let mut filtered = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = EventQuery {
+            app_id: Some("1".to_owned()),
+            limit: 2,
+            cursor: cursor.take(),
+            ..EventQuery::default()
+        };
+        let page = ok(
+            "filtered page",
+            stores.sweeps.list_events(&team.id, &query).await,
+        );
+        filtered.extend(page.items.into_iter().map(|e| e.event));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<EventId> = full
+        .iter()
+        .filter(|id| {
+            events
+                .iter()
+                .any(|e| &e.id == *id && e.app_id.as_deref() == Some("1"))
+        })
+        .cloned()
+        .collect();
+    assert_eq!(
+        filtered.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        expected
+    );
+}
+
+async fn history_rejects_foreign_cursors(stores: Stores) {
+    let team = team("a");
+    let query = EventQuery {
+        cursor: Some("definitely-not-a-cursor".to_owned()),
+        ..EventQuery::default()
+    };
+    match stores.sweeps.list_events(&team.id, &query).await {
+        Err(StoreError::Corrupt(_)) => {}
+        other => panic!("expected a rejected cursor, got {other:?}"),
+    }
+}
+
+async fn large_commits_are_stored_whole(stores: Stores) {
+    let (team, key) = team_with_key(&stores).await;
+    let target = DestinationId::generate();
+    // More than one DynamoDB transaction holds (100 items).
+    let events: Vec<EventRecord> = (0..130)
+        .map(|i| event(&team.id, "111", BUILD_CHANGED, &format!("change {i}"), i))
+        .collect();
+    let deliveries: Vec<DeliveryRecord> = events.iter().map(|e| delivery(e, &target, 0)).collect();
+    let commit = SweepCommit {
+        snapshot: snapshot(&key, 1, "large"),
+        expected_version: 0,
+        events: events.clone(),
+        deliveries: deliveries.clone(),
+    };
+    ok("large commit", stores.sweeps.commit_sweep(&commit).await);
+
+    let duplicate = SweepCommit {
+        snapshot: snapshot(&key, 1, "duplicate"),
+        ..commit.clone()
+    };
+    assert_conflict(
+        "same large commit again",
+        stores.sweeps.commit_sweep(&duplicate).await,
+    );
+
+    let history = all_events(&stores, &team.id).await;
+    assert_eq!(history.len(), 130);
+    assert!(history.iter().all(|e| e.deliveries.len() == 1));
+    let unique: HashSet<EventId> = ids(&history).into_iter().collect();
+    assert_eq!(unique.len(), 130);
+
+    let default_page = ok(
+        "default limit",
+        stores
+            .sweeps
+            .list_events(&team.id, &EventQuery::default())
+            .await,
+    );
+    assert_eq!(default_page.items.len(), 50);
+    let capped = EventQuery {
+        limit: 1000,
+        ..EventQuery::default()
+    };
+    let capped_page = ok(
+        "capped limit",
+        stores.sweeps.list_events(&team.id, &capped).await,
+    );
+    assert_eq!(capped_page.items.len(), 100);
+    assert!(capped_page.next_cursor.is_some());
+
+    let due = ok("due", stores.sweeps.due_deliveries(at(0), 500).await);
+    assert_eq!(due.len(), 130);
+}
+
+async fn due_deliveries_respect_next_attempt_and_lease(stores: Stores) {
+    let team = team("a");
+    let target = DestinationId::generate();
+    let now = 100;
+    let carrier = event(&team.id, "111", BUILD_CHANGED, "carrier", 0);
+    let due_past = delivery(&carrier, &target, now - 10);
+    let due_now = delivery(&carrier, &target, now);
+    let later = delivery(&carrier, &target, now + 10);
+    let leased = DeliveryRecord {
+        lease_until: Some(at(now + 10)),
+        ..delivery(&carrier, &target, now - 20)
+    };
+    let lease_expired = DeliveryRecord {
+        lease_until: Some(at(now - 5)),
+        ..delivery(&carrier, &target, now - 30)
+    };
+    let delivered = DeliveryRecord {
+        status: DeliveryStatus::Delivered,
+        ..delivery(&carrier, &target, now - 40)
+    };
+    let failed = DeliveryRecord {
+        status: DeliveryStatus::Failed,
+        ..delivery(&carrier, &target, now - 50)
+    };
+    let all = [
+        &due_past,
+        &due_now,
+        &later,
+        &leased,
+        &lease_expired,
+        &delivered,
+        &failed,
+    ]
+    .map(Clone::clone);
+    ok(
+        "append",
+        stores.sweeps.append_events(&[carrier], &all).await,
+    );
+
+    let due: HashSet<DeliveryId> = ok("due", stores.sweeps.due_deliveries(at(now), 100).await)
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    let expected: HashSet<DeliveryId> = [
+        due_past.id.clone(),
+        due_now.id.clone(),
+        lease_expired.id.clone(),
+    ]
+    .into();
+    assert_eq!(due, expected);
+
+    let first = ok(
+        "due, limit 1",
+        stores.sweeps.due_deliveries(at(now), 1).await,
+    );
+    assert_eq!(first.len(), 1);
+    assert!(expected.contains(&first[0].id));
+
+    // Claiming with a lease hides it until the lease ends.
+    let claimed = DeliveryRecord {
+        lease_until: Some(at(now + 60)),
+        revision: 1,
+        ..due_past.clone()
+    };
+    ok("claim", stores.sweeps.update_delivery(&claimed, 0).await);
+    let due_after_claim: HashSet<DeliveryId> =
+        ok("due", stores.sweeps.due_deliveries(at(now), 100).await)
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+    assert!(!due_after_claim.contains(&due_past.id));
+    let due_after_lease: Vec<DeliveryRecord> =
+        ok("due", stores.sweeps.due_deliveries(at(now + 60), 100).await);
+    assert!(due_after_lease.contains(&claimed));
+    assert!(due_after_lease.iter().any(|d| d.id == later.id));
+}
+
+async fn delivery_updates_are_conditional_on_revision(stores: Stores) {
+    let team = team("a");
+    let target = DestinationId::generate();
+    let carrier = event(&team.id, "111", BUILD_CHANGED, "carrier", 0);
+    let pending = delivery(&carrier, &target, 0);
+    ok(
+        "append",
+        stores
+            .sweeps
+            .append_events(&[carrier.clone()], &[pending.clone()])
+            .await,
+    );
+
+    let attempt = DeliveryAttempt {
+        at: at(1),
+        status_code: Some(200),
+        error: None,
+        duration_ms: 12,
+    };
+    let delivered = DeliveryRecord {
+        status: DeliveryStatus::Delivered,
+        attempts: vec![attempt],
+        next_attempt_at: None,
+        revision: 1,
+        ..pending.clone()
+    };
+    ok(
+        "deliver",
+        stores.sweeps.update_delivery(&delivered, 0).await,
+    );
+    let racing = DeliveryRecord {
+        lease_until: Some(at(500)),
+        revision: 1,
+        ..pending.clone()
+    };
+    assert_conflict(
+        "stale revision",
+        stores.sweeps.update_delivery(&racing, 0).await,
+    );
+    assert!(ok("due", stores.sweeps.due_deliveries(at(1000), 100).await).is_empty());
+
+    let page = ok(
+        "list",
+        stores
+            .sweeps
+            .list_events(&team.id, &EventQuery::default())
+            .await,
+    );
+    assert_eq!(page.items[0].deliveries, vec![delivered]);
+
+    let unknown = DeliveryRecord {
+        id: DeliveryId::generate(),
+        revision: 1,
+        ..pending
+    };
+    assert_conflict(
+        "absent delivery",
+        stores.sweeps.update_delivery(&unknown, 0).await,
+    );
+}
+
+async fn concurrent_sweep_commits_store_one_set_of_events(stores: Stores) {
+    let (team, key) = team_with_key(&stores).await;
+    let target = DestinationId::generate();
+    let mut sweeps = tokio::task::JoinSet::new();
+    for attempt in 0..10 {
+        let stores = stores.clone();
+        let team = team.id.clone();
+        let key = key.clone();
+        let target = target.clone();
+        sweeps.spawn(async move {
+            let events: Vec<EventRecord> = (0..3)
+                .map(|i| {
+                    event(
+                        &team,
+                        "111",
+                        BUILD_CHANGED,
+                        &format!("sweep {attempt} change {i}"),
+                        i,
+                    )
+                })
+                .collect();
+            let deliveries = events.iter().map(|e| delivery(e, &target, 0)).collect();
+            let commit = SweepCommit {
+                snapshot: snapshot(&key, 1, &format!("sweep {attempt}")),
+                expected_version: 0,
+                events: events.clone(),
+                deliveries,
+            };
+            (events, stores.sweeps.commit_sweep(&commit).await)
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(joined) = sweeps.join_next().await {
+        let (events, result) = joined.unwrap_or_else(|e| panic!("sweep task: {e}"));
+        match result {
+            Ok(()) => winners.push(events),
+            Err(StoreError::Conflict(_)) => {}
+            Err(other) => panic!("a losing sweep must see a conflict, got {other}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one sweep commits");
+    let mut stored: Vec<EventId> = ids(&all_events(&stores, &team.id).await);
+    let mut expected: Vec<EventId> = winners[0].iter().map(|e| e.id.clone()).collect();
+    stored.sort();
+    expected.sort();
+    assert_eq!(stored, expected, "exactly the winner's events");
+    assert_eq!(
+        ok("due", stores.sweeps.due_deliveries(at(0), 100).await).len(),
+        3
+    );
+}
+
+/// Folder and file modes of the embedded store, and secrets kept out of the database.
+#[cfg(unix)]
+#[tokio::test]
+async fn embedded_data_is_owner_only_and_secrets_stay_out_of_the_database() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = TempDir::new("modes");
+    std::fs::create_dir_all(dir.path()).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("chmod: {e}"));
+
+    let stores = shipwatch_adapters::embedded::stores(dir.path())
+        .unwrap_or_else(|e| panic!("open embedded store: {e}"));
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(
+        mode(dir.path()),
+        0o700,
+        "an existing data folder is tightened"
+    );
+    assert_eq!(mode(&dir.path().join("secrets")), 0o700);
+
+    let (team, key) = team_with_key(&stores).await;
+    let marker = format!("PRIVATE-KEY-MATERIAL-{}", uuid::Uuid::new_v4().simple());
+    let value = SecretValue::new(format!(
+        "-----BEGIN PRIVATE KEY-----\n{marker}\n-----END PRIVATE KEY-----\n"
+    ));
+    ok(
+        "put",
+        stores.secrets.put_secret(&key.secret_name(), &value).await,
+    );
+    let destination_secret = SecretName::for_destination(&team.id, &DestinationId::generate());
+    ok(
+        "put",
+        stores.secrets.put_secret(&destination_secret, &value).await,
+    );
+
+    let secret_files: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path().join("secrets"))
+        .unwrap_or_else(|e| panic!("list secrets: {e}"))
+        .map(|entry| {
+            entry
+                .map(|e| e.path())
+                .unwrap_or_else(|e| panic!("entry: {e}"))
+        })
+        .collect();
+    assert_eq!(
+        secret_files.len(),
+        2,
+        "one file per secret, no temp files left"
+    );
+    for file in &secret_files {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+        assert!(file.starts_with(dir.path().join("secrets")));
+    }
+
+    // The database (and its write-ahead log) never holds the secret.
+    for entry in std::fs::read_dir(dir.path()).unwrap_or_else(|e| panic!("list: {e}")) {
+        let path = entry.unwrap_or_else(|e| panic!("entry: {e}")).path();
+        let is_database = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("shipwatch.db"));
+        if is_database {
+            let bytes =
+                std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+            let found = bytes.windows(marker.len()).any(|w| w == marker.as_bytes());
+            assert!(!found, "secret found in {}", path.display());
+        }
+    }
+    assert!(dir.path().join("shipwatch.db").is_file());
+
+    ok(
+        "delete",
+        stores.secrets.delete_secret(&key.secret_name()).await,
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("secrets"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        1
+    );
+}
