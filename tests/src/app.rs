@@ -26,15 +26,7 @@ pub enum Backend {
 pub async fn fresh_stores(backend: Backend, dir: &std::path::Path) -> Stores {
     match backend {
         Backend::Embedded => shipwatch_adapters::embedded::stores(dir).expect("embedded store opens"),
-        Backend::Aws => {
-            let moto = crate::moto::moto().await;
-            let config = moto.sdk_config();
-            let table = moto.unique_table_name();
-            shipwatch_adapters::aws::create_table(&aws_sdk_dynamodb::Client::new(&config), &table)
-                .await
-                .expect("table created on moto");
-            shipwatch_adapters::aws::aws_stores(&config, &table).await
-        }
+        Backend::Aws => crate::moto::moto().await.fresh_stores("api").await,
     }
 }
 

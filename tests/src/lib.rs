@@ -7,3 +7,4 @@ pub mod faults;
 pub mod logs;
 pub mod moto;
 pub mod store_contract;
+pub mod app;

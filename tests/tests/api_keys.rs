@@ -286,10 +286,11 @@ async fn validation_outcomes_follow_the_contract(backend: Backend) {
 }
 
 async fn asc_outage_keeps_validating_then_recovers(backend: Backend) {
-    let asc = FakeAsc::start().await;
+    // One clock for shipwatch and the fake Apple, so token lifetimes stay consistent as it advances.
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let asc = FakeAsc::start_with_clock(clock.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let stores = fresh_stores(backend, dir.path()).await;
-    let clock = Arc::new(ManualClock::new(SystemClock.now()));
     let app = TestApp::start_with(backend, stores, &asc.base_url(), dir, clock.clone()).await;
     let team = app.create_team("Acme").await;
 
@@ -311,7 +312,7 @@ async fn asc_outage_keeps_validating_then_recovers(backend: Backend) {
 
         // Apple recovers and the retry time passes: the next round validates it.
         asc.clear_failure(&key.key_id);
-        clock.advance(chrono::Duration::minutes(3));
+        clock.advance(Duration::from_secs(180));
         app.services.validator.validate_due().await.unwrap();
         let (_, recovered) = app.get(&team.token, &format!("/v1/keys/{id}")).await;
         assert_eq!(recovered["status"], "valid", "{recovered}");

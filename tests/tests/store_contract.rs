@@ -955,7 +955,10 @@ async fn delivery_updates_are_conditional_on_revision(stores: Stores) {
         "append",
         stores
             .sweeps
-            .append_events(&[carrier.clone()], &[pending.clone()])
+            .append_events(
+                std::slice::from_ref(&carrier),
+                std::slice::from_ref(&pending),
+            )
             .await,
     );
 

@@ -106,9 +106,9 @@ async fn the_local_process_runs_the_whole_system() {
     asc.register_key(&key);
     asc.add_app(
         &key.issuer_id,
-        FakeApp::new("1000000001", "Hello", "com.example.hello")
-            .with_version(FakeVersion::new("v-1", "1.0", "IOS", "PREPARE_FOR_SUBMISSION")),
+        FakeApp::new("1000000001", "Hello", "com.example.hello"),
     );
+    asc.add_version(FakeVersion::new("v-1", "1000000001", "1.0", "IOS", "PREPARE_FOR_SUBMISSION"));
     let receiver = Receiver::start().await.expect("receiver");
     let data_dir = tempfile::tempdir().unwrap();
     let data_path = data_dir.path().join("state");
