@@ -427,10 +427,11 @@ async fn rate_limited_answer_carries_retry_after_and_header() {
 #[tokio::test]
 async fn server_errors_are_retryable() {
     let setup = setup().await;
-    for status in [500, 503] {
-        setup
-            .fake
-            .set_failure(&setup.key.key_id, FailureMode::ServerError(status));
+    for (failure, status) in [
+        (Failure::ServerError, 500),
+        (Failure::ServiceUnavailable, 503),
+    ] {
+        setup.fake.set_failure(&setup.key.key_id, failure);
         let error = setup.session.count_apps().await.unwrap_err();
         assert!(
             matches!(error, AscError::Server { status: s, .. } if s == status),

@@ -2,7 +2,6 @@
 //! Apple's OpenAPI spec, using the small validator in `shipwatch_tests::spec`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use serde_json::{Value, json};
@@ -184,9 +183,7 @@ async fn error_documents_match_error_response() {
         FailureMode::Unauthorized,
         FailureMode::ForbiddenBuilds,
         FailureMode::AgreementsMissing,
-        FailureMode::RateLimited {
-            retry_after: None,
-        },
+        FailureMode::RateLimited { retry_after: None },
         FailureMode::ServerError,
         FailureMode::ServiceUnavailable,
     ] {

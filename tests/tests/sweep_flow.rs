@@ -479,8 +479,6 @@ async fn scripted_transitions_are_delivered_exactly_once_on_aws() -> TestResult 
 }
 
 #[tokio::test]
-#[ignore = "moto's transact_write_items is not atomic under concurrent requests: two overlapping \
-            conditional commits both succeed there (see the H3a report); strict on the embedded store"]
 async fn overlapping_sweeps_never_duplicate_on_aws() -> TestResult {
     overlapping_sweeps(World::on_aws().await?).await
 }
