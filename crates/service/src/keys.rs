@@ -360,7 +360,7 @@ pub enum ValidationError {
 /// Whether a validation wrote a new status or found nothing to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ValidationOutcome {
-    Updated(ApiKeyRecord),
+    Updated(Box<ApiKeyRecord>),
     /// The key is gone, or it changed while App Store Connect was asked (a newer request wins).
     Skipped,
 }
@@ -407,7 +407,7 @@ impl KeyValidator {
             Ok(()) => {
                 tracing::info!(key = %key.id, status = next.status.as_str(),
                     code = next.status_code.map(|c| c.as_str()), "key validated");
-                Ok(ValidationOutcome::Updated(next))
+                Ok(ValidationOutcome::Updated(Box::new(next)))
             }
             Err(StoreError::Conflict(_)) => {
                 tracing::info!(key = %key.id, "key changed during validation; the newer request wins");

@@ -133,7 +133,7 @@ pub async fn apps(State(state): State<ApiState>, TeamAuth(team): TeamAuth) -> Re
                 })
                 .collect();
             let mut builds = snapshot.builds_of(app_id);
-            builds.sort_by(|a, b| b.1.uploaded_date.cmp(&a.1.uploaded_date));
+            builds.sort_by_key(|(_, build)| std::cmp::Reverse(build.uploaded_date));
             let builds: Vec<Value> = builds
                 .into_iter()
                 .take(RECENT_BUILDS_PER_APP)
