@@ -62,12 +62,35 @@ impl TestApp {
         data_dir: tempfile::TempDir,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        Self::start_with_settings(
+            backend,
+            stores,
+            asc_base_url,
+            data_dir,
+            clock,
+            &[("SHIPWATCH_ALLOW_PRIVATE_DESTINATIONS", "1")],
+        )
+        .await
+    }
+
+    /// As [`TestApp::start_with`], with exactly the settings `environment` names (besides
+    /// `SHIPWATCH_DATA_DIR`); e.g. `&[]` runs as production does, refusing private destinations.
+    pub async fn start_with_settings(
+        backend: Backend,
+        stores: Stores,
+        asc_base_url: &str,
+        data_dir: tempfile::TempDir,
+        clock: Arc<dyn Clock>,
+        environment: &[(&str, &str)],
+    ) -> Self {
         crate::logs::install();
         let dir = data_dir.path().to_string_lossy().into_owned();
         let settings = Settings::from_lookup(|name| match name {
-            "SHIPWATCH_ALLOW_PRIVATE_DESTINATIONS" => Some("1".into()),
             "SHIPWATCH_DATA_DIR" => Some(dir.clone()),
-            _ => None,
+            _ => environment
+                .iter()
+                .find(|(variable, _)| *variable == name)
+                .map(|(_, value)| (*value).to_owned()),
         })
         .expect("test settings");
         let asc = AscConfig::new(asc_base_url).expect("fake ASC url");

@@ -74,6 +74,7 @@ pub fn api_key(team: &TeamId, key_id: &str, created: i64) -> ApiKeyRecord {
         validation_attempts: 0,
         next_validation_at: None,
         revision: 0,
+        asc_usage: None,
     }
 }
 

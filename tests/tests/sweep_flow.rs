@@ -1,427 +1,317 @@
-//! The sweep end to end on the embedded store: a scripted App Store Connect (a small fake served
-//! on 127.0.0.1 by this file), real HTTP delivery to local receivers, and a manual clock.
+//! The sweep end to end, on both store adapters (embedded, and DynamoDB + Secrets Manager on moto):
+//! H1's fake App Store Connect (every token verified independently, every query checked against
+//! Apple's spec) with scripted transitions, the app wired as `shipwatch-local` wires it (key
+//! uploaded and validated, webhook destination and workflow created through the HTTP API), real
+//! HTTP delivery to a local receiver whose signatures are verified, and one manual clock shared by
+//! the fake and the app.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
-use shipwatch_adapters::delivery::HttpDeliverer;
-use shipwatch_service::domain::signing::generate_signing_secret;
-use shipwatch_service::model::*;
-use shipwatch_service::ports::Stores;
+use shipwatch_service::model::{
+    ApiKeyRecord, DeliveryStatus, EventQuery, EventWithDeliveries, KeyRecordId, KeyStatus,
+    KeyStatusCode, TeamId,
+};
 use shipwatch_service::sweep::{SweepConfig, SweepService};
 use shipwatch_shared::asc::{AscClient, AscConfig};
-use shipwatch_shared::clock::{Clock, ManualClock};
+use shipwatch_shared::clock::ManualClock;
+use shipwatch_shared::credentials::KeyId;
+use shipwatch_tests::app::{Backend, TestApp, TestTeam, fresh_stores};
+use shipwatch_tests::fake_asc::{
+    FakeApp, FakeAsc, FakeBuild, FakePhasedRelease, FakeVersion, Failure,
+    RecordedRequest as AscRequest,
+};
 use shipwatch_tests::receiver::{Receiver, RecordedRequest};
+use shipwatch_tests::standard_webhooks;
 use shipwatch_tests::test_keys::TestKey;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-// ---------------------------------------------------------------------------------------------
-// A scripted App Store Connect account.
-
-#[derive(Clone, Debug)]
-struct FakeVersion {
-    id: String,
-    version_string: String,
-    state: String,
+/// Runs each scenario against the embedded store and against DynamoDB + Secrets Manager on moto.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() -> super::TestResult { super::$name(super::Backend::Embedded).await })*
+        }
+        mod aws {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() -> super::TestResult { super::$name(super::Backend::Aws).await })*
+        }
+    };
 }
 
-#[derive(Clone, Debug)]
-struct FakeApp {
-    id: String,
-    name: String,
-    versions: Vec<FakeVersion>,
-}
+on_both_stores!(
+    scripted_transitions_are_delivered_exactly_once,
+    overlapping_sweeps_never_duplicate_a_transition,
+    failing_receiver_is_retried_across_sweeps_with_the_same_webhook_id,
+    receiver_that_never_answers_2xx_fails_after_six_attempts,
+    revoked_key_becomes_invalid_once_and_is_no_longer_swept,
+    agreements_block_is_announced_once_and_recovery_too,
+    unknown_future_states_pass_through,
+    rate_limit_skips_the_key_without_events_until_it_resets,
+    server_errors_are_retried_briefly_then_the_key_is_skipped,
+    phased_release_is_followed_while_in_flight,
+    requests_per_key_stay_flat_as_apps_grow,
+);
 
-#[derive(Clone, Debug)]
-struct FakeBuild {
-    id: String,
-    app_id: String,
-    number: String,
-    short_version: String,
-    processing: String,
-    external: Option<String>,
-    uploaded: DateTime<Utc>,
-}
+const APP: &str = "6450000001";
+const PHASED_RELEASE_SUFFIX: &str = "/appStoreVersionPhasedRelease";
 
-#[derive(Default)]
-struct Account {
-    apps: Vec<FakeApp>,
-    builds: Vec<FakeBuild>,
-    /// version id -> (phasedReleaseState, currentDayNumber)
-    phased: HashMap<String, (String, u32)>,
-    /// Answers that replace the next requests' answers: (status, headers, body).
-    failures: VecDeque<(u16, Vec<(&'static str, String)>, Value)>,
-    /// Every request path, in order.
-    requests: Vec<String>,
-}
-
-#[derive(Clone)]
-struct FakeAsc {
-    url: String,
-    account: Arc<Mutex<Account>>,
-}
-
-fn lock(account: &Mutex<Account>) -> std::sync::MutexGuard<'_, Account> {
-    account
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl FakeAsc {
-    async fn start() -> std::io::Result<Self> {
-        let account = Arc::new(Mutex::new(Account::default()));
-        let router = Router::new()
-            .route("/v1/apps", get(apps))
-            .route("/v1/builds", get(builds))
-            .route(
-                "/v1/appStoreVersions/{id}/appStoreVersionPhasedRelease",
-                get(phased_release),
-            )
-            .with_state(account.clone());
+// ---------------------------------------------------------------------------------------------
+// A gate between the app and the fake App Store Connect. It forwards every request unchanged
+// (so the fake verifies each token and query), and can make the next few requests fail while the
+// ones after them succeed, which the fake's per-key failure modes (on until cleared) cannot.
+// The fake itself answers a failing request, with Apple's error document.
+
+struct GateState {
+    fake: Arc<FakeAsc>,
+    fake_url: String,
+    gate_url: String,
+    key_id: KeyId,
+    failures: Mutex<VecDeque<Failure>>,
+    http: reqwest::Client,
+}
+
+struct Gate {
+    state: Arc<GateState>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Gate {
+    async fn start(fake: Arc<FakeAsc>, key_id: KeyId) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        tokio::spawn(async move {
+        let state = Arc::new(GateState {
+            fake_url: fake.base_url(),
+            gate_url: format!("http://{}", listener.local_addr()?),
+            fake,
+            key_id,
+            failures: Mutex::new(VecDeque::new()),
+            http: reqwest::Client::new(),
+        });
+        let router = Router::new().fallback(forward).with_state(state.clone());
+        let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Ok(Self { url, account })
+        Ok(Self { state, server })
     }
 
-    fn edit(&self, change: impl FnOnce(&mut Account)) {
-        change(&mut lock(&self.account));
+    fn url(&self) -> String {
+        self.state.gate_url.clone()
     }
 
-    fn requests(&self) -> usize {
-        lock(&self.account).requests.len()
-    }
-
-    fn add_app(&self, id: &str, name: &str, versions: &[(&str, &str)]) {
-        self.edit(|account| {
-            account.apps.push(FakeApp {
-                id: id.into(),
-                name: name.into(),
-                versions: versions
-                    .iter()
-                    .map(|(version_id, state)| FakeVersion {
-                        id: (*version_id).into(),
-                        version_string: "2.1".into(),
-                        state: (*state).into(),
-                    })
-                    .collect(),
-            })
-        });
-    }
-
-    fn set_version_state(&self, version_id: &str, state: &str) {
-        self.edit(|account| {
-            for version in account
-                .apps
-                .iter_mut()
-                .flat_map(|app| app.versions.iter_mut())
-            {
-                if version.id == version_id {
-                    version.state = state.into();
-                }
-            }
-        });
-    }
-
-    fn upsert_build(&self, id: &str, app_id: &str, processing: &str, external: Option<&str>) {
-        self.edit(|account| {
-            let uploaded = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
-                + TimeDelta::seconds(account.builds.len() as i64);
-            match account.builds.iter_mut().find(|build| build.id == id) {
-                Some(build) => {
-                    build.processing = processing.into();
-                    build.external = external.map(str::to_owned);
-                }
-                None => account.builds.push(FakeBuild {
-                    id: id.into(),
-                    app_id: app_id.into(),
-                    number: "42".into(),
-                    short_version: "2.1".into(),
-                    processing: processing.into(),
-                    external: external.map(str::to_owned),
-                    uploaded,
-                }),
-            }
-        });
-    }
-
-    fn fail_next(&self, count: usize, status: u16, code: &str, headers: &[(&'static str, &str)]) {
-        let body = json!({"errors": [{"status": status.to_string(), "code": code,
-            "title": "scripted failure", "detail": "scripted failure"}]});
-        self.edit(|account| {
-            for _ in 0..count {
-                let headers = headers.iter().map(|(n, v)| (*n, (*v).to_owned())).collect();
-                account.failures.push_back((status, headers, body.clone()));
-            }
-        });
+    /// The next `count` requests of the key fail with `failure`; later ones are answered normally.
+    fn fail_next(&self, count: usize, failure: Failure) {
+        lock(&self.state.failures).extend(std::iter::repeat_n(failure, count));
     }
 }
 
-/// Records the request; answers with the next scripted failure if there is one.
-fn take_failure(account: &Mutex<Account>, uri: &Uri) -> Option<Response> {
-    let mut account = lock(account);
-    account.requests.push(uri.to_string());
-    let (status, headers, body) = account.failures.pop_front()?;
+async fn forward(
+    State(gate): State<Arc<GateState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let scripted = lock(&gate.failures).pop_front();
+    if let Some(failure) = &scripted {
+        gate.fake.set_failure(&gate.key_id, failure.clone());
+    }
+    let target = format!(
+        "{}{}",
+        gate.fake_url,
+        uri.path_and_query().map_or("/", |p| p.as_str())
+    );
+    let mut request = gate.http.request(method, target);
+    if let Some(authorization) = headers.get("authorization") {
+        request = request.header("authorization", authorization);
+    }
+    let answer = request.send().await;
+    if scripted.is_some() {
+        gate.fake.clear_failure(&gate.key_id);
+    }
+    let Ok(answer) = answer else {
+        return (StatusCode::BAD_GATEWAY, "the fake App Store Connect is gone").into_response();
+    };
+    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response_headers = HeaderMap::new();
-    for (name, value) in headers {
-        if let Ok(value) = value.parse() {
-            response_headers.insert(name, value);
+    for name in ["content-type", "x-rate-limit", "retry-after"] {
+        if let Some(value) = answer.headers().get(name) {
+            response_headers.insert(name, value.clone());
         }
     }
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Some((status, response_headers, axum::Json(body)).into_response())
-}
-
-async fn apps(State(account): State<Arc<Mutex<Account>>>, uri: Uri) -> Response {
-    if let Some(failure) = take_failure(&account, &uri) {
-        return failure;
-    }
-    let account = lock(&account);
-    let data: Vec<Value> = account
-        .apps
-        .iter()
-        .map(|app| {
-            let linked: Vec<Value> = app
-                .versions
-                .iter()
-                .map(|v| json!({"type": "appStoreVersions", "id": v.id}))
-                .collect();
-            json!({"type": "apps", "id": app.id,
-                "attributes": {"name": app.name, "bundleId": format!("com.example.{}", app.id)},
-                "relationships": {"appStoreVersions": {"data": linked,
-                    "meta": {"paging": {"total": app.versions.len(), "limit": 50}}}}})
-        })
-        .collect();
-    let included: Vec<Value> = account
-        .apps
-        .iter()
-        .flat_map(|app| app.versions.iter())
-        .map(|v| {
-            json!({"type": "appStoreVersions", "id": v.id, "attributes": {
-                "platform": "IOS", "versionString": v.version_string,
-                "appVersionState": v.state, "releaseType": "MANUAL"}})
-        })
-        .collect();
-    axum::Json(json!({"data": data, "included": included,
-        "links": {"self": "/v1/apps"}, "meta": {"paging": {"total": data.len(), "limit": 200}}}))
-    .into_response()
-}
-
-async fn builds(State(account): State<Arc<Mutex<Account>>>, uri: Uri) -> Response {
-    if let Some(failure) = take_failure(&account, &uri) {
-        return failure;
-    }
-    let account = lock(&account);
-    let mut builds = account.builds.clone();
-    builds.sort_by(|a, b| b.uploaded.cmp(&a.uploaded));
-    let mut included = Vec::new();
-    let data: Vec<Value> = builds
-        .iter()
-        .map(|build| {
-            let detail = format!("detail-{}", build.id);
-            let pre = format!("pre-{}", build.id);
-            included.push(json!({"type": "preReleaseVersions", "id": pre,
-                "attributes": {"version": build.short_version, "platform": "IOS"}}));
-            included.push(json!({"type": "buildBetaDetails", "id": detail,
-                "attributes": {"internalBuildState": "IN_BETA_TESTING",
-                    "externalBuildState": build.external}}));
-            json!({"type": "builds", "id": build.id,
-                "attributes": {"version": build.number, "uploadedDate": build.uploaded.to_rfc3339(),
-                    "expired": false, "processingState": build.processing},
-                "relationships": {
-                    "app": {"data": {"type": "apps", "id": build.app_id}},
-                    "preReleaseVersion": {"data": {"type": "preReleaseVersions", "id": pre}},
-                    "buildBetaDetail": {"data": {"type": "buildBetaDetails", "id": detail}}}})
-        })
-        .collect();
-    axum::Json(
-        json!({"data": data, "included": included, "links": {"self": "/v1/builds"},
-        "meta": {"paging": {"total": data.len(), "limit": 200}}}),
-    )
-    .into_response()
-}
-
-async fn phased_release(
-    State(account): State<Arc<Mutex<Account>>>,
-    Path(version_id): Path<String>,
-    uri: Uri,
-) -> Response {
-    if let Some(failure) = take_failure(&account, &uri) {
-        return failure;
-    }
-    let account = lock(&account);
-    match account.phased.get(&version_id) {
-        Some((state, day)) => axum::Json(json!({"data": {
-            "type": "appStoreVersionPhasedReleases", "id": format!("phased-{version_id}"),
-            "attributes": {"phasedReleaseState": state, "currentDayNumber": day}},
-            "links": {"self": uri.to_string()}}))
-        .into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"errors": [{"status": "404", "code": "NOT_FOUND",
-                "title": "The specified resource does not exist"}]})),
-        )
-            .into_response(),
-    }
+    let body = answer.bytes().await.unwrap_or_default();
+    // `links` name the fake; point them at the gate so follow-up pages pass here too.
+    let body = String::from_utf8_lossy(&body).replace(&gate.fake_url, &gate.gate_url);
+    (status, response_headers, Bytes::from(body)).into_response()
 }
 
 // ---------------------------------------------------------------------------------------------
-// A team with one valid key, one webhook destination and a catch-all workflow.
+// A team with one valid key, one webhook destination and a catch-all workflow, all made through
+// the HTTP API.
 
 struct World {
-    stores: Stores,
     clock: Arc<ManualClock>,
-    asc: FakeAsc,
+    asc: Arc<FakeAsc>,
+    gate: Gate,
+    app: TestApp,
     receiver: Receiver,
-    team: TeamId,
-    key: KeyRecordId,
-    config: SweepConfig,
-    _dir: tempfile::TempDir,
-}
-
-fn quick_config() -> SweepConfig {
-    SweepConfig {
-        asc_retry_backoff: Duration::from_millis(5),
-        ..SweepConfig::default()
-    }
+    team: TestTeam,
+    key: TestKey,
+    key_record: KeyRecordId,
+    signing_secret: String,
 }
 
 impl World {
-    async fn new() -> Result<Self, Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let stores = shipwatch_adapters::embedded::stores(dir.path())?;
-        Self::on(stores, dir).await
-    }
-
-    /// The same world on DynamoDB + Secrets Manager (moto).
-    async fn on_aws() -> Result<Self, Box<dyn std::error::Error>> {
-        let stores = shipwatch_tests::moto::moto()
-            .await
-            .fresh_stores("sweep")
-            .await;
-        Self::on(stores, tempfile::tempdir()?).await
-    }
-
-    async fn on(
-        stores: Stores,
-        dir: tempfile::TempDir,
-    ) -> Result<Self, Box<dyn std::error::Error>> {
+    async fn new(backend: Backend) -> Result<Self, Box<dyn std::error::Error>> {
         let clock = Arc::new(ManualClock::starting_now());
-        let asc = FakeAsc::start().await?;
+        let asc = Arc::new(FakeAsc::start_with_clock(clock.clone()).await);
+        let key = TestKey::generate();
+        asc.register_key(&key);
+        asc.add_app(&key.issuer_id, FakeApp::new(APP, "Hello", "com.example.hello"));
+        let gate = Gate::start(asc.clone(), key.key_id.clone()).await?;
+        let dir = tempfile::tempdir()?;
+        let stores = fresh_stores(backend, dir.path()).await;
+        let app = TestApp::start_with(backend, stores, &gate.url(), dir, clock.clone()).await;
         let receiver = Receiver::start().await?;
-        let now = clock.now();
+        let team = app.create_team("Acme").await;
 
-        let team = TeamId::generate();
-        stores
-            .teams
-            .insert_team(&Team {
-                id: team.clone(),
-                name: "Team".into(),
-                token_hash: "0".repeat(64),
-                created_at: now,
-            })
-            .await?;
-
-        let test_key = TestKey::generate();
-        let key = ApiKeyRecord {
-            id: KeyRecordId::generate(),
-            team_id: team.clone(),
-            name: "CI".into(),
-            key_id: test_key.key_id.clone(),
-            issuer_id: test_key.issuer_id.clone(),
-            public_key_fingerprint: test_key.expected_fingerprint(),
-            status: KeyStatus::Valid,
-            status_code: None,
-            status_message: None,
-            apps_count: None,
-            validated_at: Some(now),
-            last_swept_at: None,
-            created_at: now,
-            updated_at: now,
-            validation_attempts: 0,
-            next_validation_at: None,
-            revision: 1,
-        };
-        stores
-            .secrets
-            .put_secret(&key.secret_name(), &SecretValue::new(test_key.pem.clone()))
-            .await?;
-        stores.keys.insert_key(&key).await?;
-
-        let destination = Destination {
-            id: DestinationId::generate(),
-            team_id: team.clone(),
-            kind: DestinationKind::Webhook,
-            name: "hook".into(),
-            url_hint: "http://127.0.0.1/…".into(),
-            created_at: now,
-        };
-        let secrets = DestinationSecrets {
-            url: format!("{}/hook", receiver.url()),
-            signing_secret: Some(generate_signing_secret()),
-        };
-        stores
-            .secrets
-            .put_secret(
-                &SecretName::for_destination(&team, &destination.id),
-                &SecretValue::new(serde_json::to_string(&secrets)?),
+        let (status, created) = app
+            .post_json(
+                &team.token,
+                "/v1/keys",
+                &json!({
+                    "private_key": key.pem,
+                    "issuer_id": key.issuer_id.as_str(),
+                    "key_id": key.key_id.as_str(),
+                    "name": "CI",
+                }),
             )
-            .await?;
-        stores.destinations.insert_destination(&destination).await?;
-        stores
-            .workflows
-            .insert_workflow(&Workflow {
-                id: WorkflowId::generate(),
-                team_id: team.clone(),
-                name: "everything".into(),
-                destination_id: destination.id.clone(),
-                app_ids: vec!["*".into()],
-                event_types: vec!["*".into()],
-                created_at: now,
-            })
-            .await?;
+            .await;
+        assert_eq!(status, 202, "{created}");
+        let key_record = created["id"].as_str().ok_or("key id")?.to_owned();
+        let validated = app
+            .wait_for_key(&team.token, &key_record, |k| k["status"] != "validating")
+            .await;
+        assert_eq!(validated["status"], "valid", "{validated}");
+
+        let (status, destination) = app
+            .post_json(
+                &team.token,
+                "/v1/destinations",
+                &json!({"type": "webhook", "name": "hook",
+                    "url": format!("{}/hooks/{}", receiver.url(), uuid::Uuid::new_v4().simple())}),
+            )
+            .await;
+        assert_eq!(status, 201, "{destination}");
+        let signing_secret = destination["signing_secret"]
+            .as_str()
+            .ok_or("signing secret")?
+            .to_owned();
+        let (status, workflow) = app
+            .post_json(
+                &team.token,
+                "/v1/workflows",
+                &json!({"name": "everything", "destination_id": destination["id"],
+                    "app_ids": ["*"], "event_types": ["*"]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{workflow}");
         Ok(Self {
-            stores,
             clock,
             asc,
+            gate,
+            app,
             receiver,
             team,
-            key: key.id,
-            config: quick_config(),
-            _dir: dir,
+            key,
+            key_record: KeyRecordId(key_record),
+            signing_secret,
         })
     }
 
-    /// A sweeper as one process would have it (overlap tests build several).
-    fn sweeper(&self) -> Result<SweepService, Box<dyn std::error::Error>> {
-        let asc = AscClient::with_clock(AscConfig::new(&self.asc.url)?, self.clock.clone())?;
-        let deliverer = Arc::new(HttpDeliverer::new(true, Duration::from_secs(5))?);
+    /// The sweeper the app runs.
+    fn sweeper(&self) -> SweepService {
+        self.app.services.sweeper.clone()
+    }
+
+    /// A sweeper as a second process would have it: its own App Store Connect client, the same stores.
+    fn second_sweeper(&self) -> Result<SweepService, Box<dyn std::error::Error>> {
+        let asc = AscClient::with_clock(AscConfig::new(&self.gate.url())?, self.clock.clone())?;
         Ok(SweepService::new(
-            self.stores.clone(),
+            self.app.services.stores.clone(),
             asc,
-            deliverer,
+            self.app.services.deliverer.clone(),
             self.clock.clone(),
-            self.config.clone(),
+            SweepConfig::default(),
         ))
+    }
+
+    fn advance(&self, seconds: i64) {
+        self.clock.advance_by(TimeDelta::seconds(seconds));
+    }
+
+    /// How many requests the fake has received with this key's tokens.
+    fn asked(&self) -> usize {
+        self.asc.requests_for(&self.key.key_id)
+    }
+
+    /// The requests the fake received after the first `mark` ones.
+    fn asc_requests_since(&self, mark: usize) -> Vec<AscRequest> {
+        self.asc.request_log().into_iter().skip(mark).collect()
+    }
+
+    /// (path, status) of the requests after the first `mark` ones.
+    fn asc_answers_since(&self, mark: usize) -> Vec<(String, u16)> {
+        self.asc_requests_since(mark)
+            .into_iter()
+            .map(|r| (r.path, r.status))
+            .collect()
+    }
+
+    /// Every request App Store Connect received carried a verified token of this key and a query
+    /// the spec allows: answered 200 (or 404 for a version without a phased release), or with
+    /// one of the failures the scenario scripted.
+    fn assert_every_asc_request_was_valid(&self, scripted_failures: &[u16]) {
+        let log = self.asc.request_log();
+        assert!(!log.is_empty(), "the sweep asked App Store Connect");
+        for request in log {
+            assert_eq!(request.key_id.as_deref(), Some(self.key.key_id.as_str()));
+            assert_eq!(request.method, "GET");
+            let accepted = request.status == 200
+                || (request.status == 404 && request.path.ends_with(PHASED_RELEASE_SUFFIX))
+                || scripted_failures.contains(&request.status);
+            assert!(accepted, "App Store Connect refused {request:?}");
+        }
     }
 
     async fn events(&self) -> Result<Vec<EventWithDeliveries>, Box<dyn std::error::Error>> {
         let page = self
+            .app
+            .services
             .stores
             .sweeps
             .list_events(
-                &self.team,
+                &TeamId(self.team.id.clone()),
                 &EventQuery {
                     limit: 100,
                     ..EventQuery::default()
@@ -431,111 +321,156 @@ impl World {
         Ok(page.items)
     }
 
-    async fn key(&self) -> Result<ApiKeyRecord, Box<dyn std::error::Error>> {
+    async fn key_record(&self) -> Result<ApiKeyRecord, Box<dyn std::error::Error>> {
         Ok(self
+            .app
+            .services
             .stores
             .keys
-            .get_key_by_id(&self.key)
+            .get_key_by_id(&self.key_record)
             .await?
             .ok_or("key vanished")?)
     }
 
     async fn snapshot_version(&self) -> Result<u64, Box<dyn std::error::Error>> {
         Ok(self
+            .app
+            .services
             .stores
             .sweeps
-            .get_snapshot(&self.key)
+            .get_snapshot(&self.key_record)
             .await?
             .map_or(0, |s| s.version))
     }
 
-    fn advance(&self, seconds: i64) {
-        self.clock.advance_by(TimeDelta::seconds(seconds));
+    /// Every webhook the receiver got, each checked (content type, Standard Webhooks signature
+    /// with the secret returned at creation, `webhook-id` = event id), as JSON bodies.
+    fn webhooks(&self) -> Vec<Value> {
+        self.receiver
+            .requests()
+            .iter()
+            .map(|request| verified_webhook(&self.signing_secret, request))
+            .collect()
+    }
+
+    fn add_version(&self, id: &str, state: &str) {
+        self.asc
+            .add_version(FakeVersion::new(id, APP, "2.1", "IOS", state));
+    }
+
+    fn add_build(&self, id: &str, processing: &str, external: Option<&str>, nth: i64) {
+        self.asc.add_build(
+            FakeBuild::new(id, APP, &format!("{}", 40 + nth), "2.1")
+                .processing_state(processing)
+                .external_state(external)
+                .uploaded(uploaded(nth)),
+        );
     }
 }
 
-fn webhook_types(requests: &[RecordedRequest]) -> Vec<String> {
-    requests
-        .iter()
-        .map(|request| {
-            request.json()["type"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
+/// Upload times in a fixed order (newest last).
+fn uploaded(nth: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default() + TimeDelta::seconds(nth)
+}
+
+fn verified_webhook(signing_secret: &str, request: &RecordedRequest) -> Value {
+    assert_eq!(request.method, "POST");
+    assert_eq!(
+        request.header("content-type"),
+        Some("application/cloudevents+json")
+    );
+    let verified = standard_webhooks::verify_headers(
+        signing_secret,
+        &request.headers,
+        &request.body,
+        Utc::now().timestamp(),
+    );
+    assert_eq!(verified, Ok(()), "Standard Webhooks signature");
+    let body = request.json();
+    assert_eq!(body["specversion"], "1.0");
+    assert_eq!(request.header("webhook-id"), body["id"].as_str());
+    body
+}
+
+fn types_of(bodies: &[Value]) -> Vec<&str> {
+    bodies.iter().filter_map(|b| b["type"].as_str()).collect()
+}
+
+fn sorted<'a>(mut items: Vec<&'a str>) -> Vec<&'a str> {
+    items.sort_unstable();
+    items
 }
 
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn scripted_transitions_are_delivered_exactly_once() -> TestResult {
-    scripted_transitions(World::new().await?).await
-}
+async fn scripted_transitions_are_delivered_exactly_once(backend: Backend) -> TestResult {
+    let world = World::new(backend).await?;
+    world.add_version("v1", "WAITING_FOR_REVIEW");
+    world.add_build("b1", "VALID", Some("IN_BETA_TESTING"), 1);
+    let sweeper = world.sweeper();
 
-#[tokio::test]
-async fn scripted_transitions_are_delivered_exactly_once_on_aws() -> TestResult {
-    scripted_transitions(World::on_aws().await?).await
-}
-
-#[tokio::test]
-async fn overlapping_sweeps_never_duplicate_on_aws() -> TestResult {
-    overlapping_sweeps(World::on_aws().await?).await
-}
-
-async fn scripted_transitions(world: World) -> TestResult {
-    world
-        .asc
-        .add_app("app1", "Hello", &[("v1", "WAITING_FOR_REVIEW")]);
-    world
-        .asc
-        .upsert_build("b1", "app1", "VALID", Some("IN_BETA_TESTING"));
-    let sweeper = world.sweeper()?;
-
+    let mark = world.asc.total_requests();
     let baseline = sweeper.run().await;
     assert_eq!((baseline.keys, baseline.apps, baseline.events), (1, 1, 0));
     assert_eq!(baseline.asc_requests, 2);
+    assert_eq!(
+        world.asc_answers_since(mark),
+        [("/v1/apps".to_owned(), 200), ("/v1/builds".to_owned(), 200)]
+    );
     assert!(world.receiver.requests().is_empty(), "baseline is silent");
     assert_eq!(world.snapshot_version().await?, 1);
 
     world.asc.set_version_state("v1", "IN_REVIEW");
     world
         .asc
-        .upsert_build("b1", "app1", "VALID", Some("WAITING_FOR_BETA_REVIEW"));
-    world.asc.upsert_build("b2", "app1", "PROCESSING", None);
+        .set_build_external_state("b1", Some("WAITING_FOR_BETA_REVIEW"));
+    world.add_build("b2", "PROCESSING", None, 2);
     world.advance(60);
     let report = sweeper.run().await;
     assert_eq!(
         (report.events, report.deliveries, report.delivery_attempts),
         (3, 3, 3)
     );
+    assert_eq!(report.asc_requests, 2);
 
-    let requests = world.receiver.requests();
-    let mut types = webhook_types(&requests);
-    types.sort();
+    let bodies = world.webhooks();
     assert_eq!(
-        types,
+        sorted(types_of(&bodies)),
         [
             "shipwatch.app_version.state_changed",
             "shipwatch.build.beta_state_changed",
             "shipwatch.build.processing_state_changed",
         ]
     );
-    let version_event = requests
-        .iter()
-        .map(RecordedRequest::json)
-        .find(|body| body["type"] == "shipwatch.app_version.state_changed")
-        .ok_or("version event delivered")?;
-    assert_eq!(version_event["subject"], "app1");
+    let of_type = |event_type: &str| {
+        bodies
+            .iter()
+            .find(|body| body["type"] == event_type)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let version_event = of_type("shipwatch.app_version.state_changed");
+    assert_eq!(version_event["subject"], APP);
     assert_eq!(
         version_event["data"]["app"],
-        json!({"id": "app1", "name": "Hello", "bundle_id": "com.example.app1"})
+        json!({"id": APP, "name": "Hello", "bundle_id": "com.example.hello"})
+    );
+    assert_eq!(
+        version_event["data"]["version"],
+        json!({"id": "v1", "version_string": "2.1", "platform": "IOS"})
     );
     assert_eq!(version_event["data"]["old_state"], "WAITING_FOR_REVIEW");
     assert_eq!(version_event["data"]["new_state"], "IN_REVIEW");
-    for request in &requests {
-        assert_eq!(request.header("webhook-id"), request.json()["id"].as_str());
-    }
+    let beta_event = of_type("shipwatch.build.beta_state_changed");
+    assert_eq!(beta_event["data"]["build"]["id"], "b1");
+    assert_eq!(beta_event["data"]["old_state"], "IN_BETA_TESTING");
+    assert_eq!(beta_event["data"]["new_state"], "WAITING_FOR_BETA_REVIEW");
+    let new_build = of_type("shipwatch.build.processing_state_changed");
+    assert_eq!(new_build["subject"], APP);
+    assert_eq!(new_build["data"]["build"]["id"], "b2");
+    assert_eq!(new_build["data"]["build"]["short_version"], "2.1");
+    assert_eq!(new_build["data"]["old_state"], Value::Null);
+    assert_eq!(new_build["data"]["new_state"], "PROCESSING");
 
     let history = world.events().await?;
     assert_eq!(history.len(), 3);
@@ -552,19 +487,14 @@ async fn scripted_transitions(world: World) -> TestResult {
     );
     assert_eq!(world.receiver.requests().len(), 3);
     assert_eq!(world.snapshot_version().await?, 2);
+    world.assert_every_asc_request_was_valid(&[]);
     Ok(())
 }
 
-#[tokio::test]
-async fn overlapping_sweeps_never_duplicate_a_transition() -> TestResult {
-    overlapping_sweeps(World::new().await?).await
-}
-
-async fn overlapping_sweeps(world: World) -> TestResult {
-    world
-        .asc
-        .add_app("app1", "Hello", &[("v1", "PREPARE_FOR_SUBMISSION")]);
-    let (first, second) = (world.sweeper()?, world.sweeper()?);
+async fn overlapping_sweeps_never_duplicate_a_transition(backend: Backend) -> TestResult {
+    let world = World::new(backend).await?;
+    world.add_version("v1", "PREPARE_FOR_SUBMISSION");
+    let (first, second) = (world.sweeper(), world.second_sweeper()?);
     first.run().await;
 
     let states = ["WAITING_FOR_REVIEW", "IN_REVIEW", "REJECTED"];
@@ -592,23 +522,27 @@ async fn overlapping_sweeps(world: World) -> TestResult {
     }
     let history = world.events().await?;
     assert_eq!(history.len(), 12);
-    let mut webhook_ids: Vec<String> = world
-        .receiver
-        .requests()
-        .iter()
-        .filter_map(|r| r.header("webhook-id").map(str::to_owned))
-        .collect();
-    webhook_ids.sort();
+    let bodies = world.webhooks();
+    let mut webhook_ids: Vec<&str> = bodies.iter().filter_map(|b| b["id"].as_str()).collect();
+    webhook_ids.sort_unstable();
     webhook_ids.dedup();
     assert_eq!(webhook_ids.len(), 12, "no event was sent twice");
+    let new_states: Vec<&str> = bodies
+        .iter()
+        .filter_map(|b| b["data"]["new_state"].as_str())
+        .collect();
+    let expected: Vec<&str> = (0..12).map(|round| states[round % states.len()]).collect();
+    assert_eq!(new_states, expected, "each transition once, in order");
+    world.assert_every_asc_request_was_valid(&[]);
     Ok(())
 }
 
-#[tokio::test]
-async fn failing_receiver_is_retried_across_sweeps_with_the_same_webhook_id() -> TestResult {
-    let world = World::new().await?;
-    world.asc.add_app("app1", "Hello", &[("v1", "IN_REVIEW")]);
-    let sweeper = world.sweeper()?;
+async fn failing_receiver_is_retried_across_sweeps_with_the_same_webhook_id(
+    backend: Backend,
+) -> TestResult {
+    let world = World::new(backend).await?;
+    world.add_version("v1", "IN_REVIEW");
+    let sweeper = world.sweeper();
     sweeper.run().await;
 
     world.receiver.fail_next(2, 500);
@@ -633,28 +567,32 @@ async fn failing_receiver_is_retried_across_sweeps_with_the_same_webhook_id() ->
         "delivered: nothing left"
     );
 
+    // Every attempt is signed afresh and verifies; the id stays the event's.
+    let bodies = world.webhooks();
+    assert_eq!(bodies.len(), 3);
     let requests = world.receiver.requests();
-    assert_eq!(requests.len(), 3);
     let ids: Vec<Option<&str>> = requests.iter().map(|r| r.header("webhook-id")).collect();
     assert!(ids[0].is_some() && ids.iter().all(|id| *id == ids[0]));
 
     let history = world.events().await?;
+    assert_eq!(history.len(), 1);
+    assert_eq!(Some(history[0].event.id.as_str()), ids[0]);
     let delivery = &history[0].deliveries[0];
     assert_eq!(delivery.status, DeliveryStatus::Delivered);
     let codes: Vec<Option<u16>> = delivery.attempts.iter().map(|a| a.status_code).collect();
     assert_eq!(codes, [Some(500), Some(500), Some(200)]);
+    world.assert_every_asc_request_was_valid(&[]);
     Ok(())
 }
 
-#[tokio::test]
-async fn receiver_that_never_answers_2xx_fails_after_six_attempts() -> TestResult {
-    let world = World::new().await?;
-    world.asc.add_app("app1", "Hello", &[("v1", "IN_REVIEW")]);
-    let sweeper = world.sweeper()?;
+async fn receiver_that_never_answers_2xx_fails_after_six_attempts(backend: Backend) -> TestResult {
+    let world = World::new(backend).await?;
+    world.add_version("v1", "IN_REVIEW");
+    let sweeper = world.sweeper();
     sweeper.run().await;
     world.receiver.fail_next(10, 503);
     world.asc.set_version_state("v1", "REJECTED");
-    sweeper.run().await;
+    assert_eq!(sweeper.run().await.delivery_attempts, 1);
     for _ in 0..8 {
         world.advance(2 * 3600);
         sweeper.deliver_due().await;
@@ -664,80 +602,107 @@ async fn receiver_that_never_answers_2xx_fails_after_six_attempts() -> TestResul
     let delivery = &history[0].deliveries[0];
     assert_eq!(delivery.status, DeliveryStatus::Failed);
     assert_eq!(delivery.attempts.len(), 6);
+    assert!(
+        delivery
+            .attempts
+            .iter()
+            .all(|a| a.status_code == Some(503))
+    );
+    assert_eq!(delivery.next_attempt_at, None, "given up");
+    world.assert_every_asc_request_was_valid(&[]);
     Ok(())
 }
 
-#[tokio::test]
-async fn revoked_key_becomes_invalid_once_and_is_no_longer_swept() -> TestResult {
-    let world = World::new().await?;
-    world.asc.add_app("app1", "Hello", &[("v1", "IN_REVIEW")]);
-    let sweeper = world.sweeper()?;
+async fn revoked_key_becomes_invalid_once_and_is_no_longer_swept(backend: Backend) -> TestResult {
+    let world = World::new(backend).await?;
+    world.add_version("v1", "IN_REVIEW");
+    let sweeper = world.sweeper();
     sweeper.run().await;
 
-    world.asc.fail_next(5, 401, "NOT_AUTHORIZED", &[]);
+    world.asc.set_failure(&world.key.key_id, Failure::Unauthorized);
     world.advance(60);
+    let mark = world.asc.total_requests();
     let report = sweeper.run().await;
     assert_eq!((report.events, report.keys_skipped), (1, 1));
-    let key = world.key().await?;
+    assert_eq!(
+        world.asc_answers_since(mark),
+        [("/v1/apps".to_owned(), 401)],
+        "a 401 is not retried"
+    );
+    let key = world.key_record().await?;
     assert_eq!(key.status, KeyStatus::Invalid);
     assert_eq!(key.status_code, Some(KeyStatusCode::NotAuthorized));
-    let requests = world.receiver.requests();
-    assert_eq!(webhook_types(&requests), ["shipwatch.key.status_changed"]);
-    let data = &requests[0].json()["data"];
+    let (status, shown) = world
+        .app
+        .get(
+            &world.team.token,
+            &format!("/v1/keys/{}", world.key_record),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (&shown["status"], &shown["status_code"]),
+        (&json!("invalid"), &json!("not_authorized"))
+    );
+    let bodies = world.webhooks();
+    assert_eq!(types_of(&bodies), ["shipwatch.key.status_changed"]);
+    let data = &bodies[0]["data"];
     assert_eq!(data["old_status"], "valid");
     assert_eq!(data["new_status"], "invalid");
     assert_eq!(data["code"], "not_authorized");
-    assert_eq!(data["key"]["key_id"], key.key_id.as_str());
+    assert_eq!(data["key"]["key_id"], world.key.key_id.as_str());
+    assert_eq!(data["key"]["id"], world.key_record.as_str());
 
-    let asked = world.asc.requests();
+    let asked = world.asked();
     world.advance(60);
     let later = sweeper.run().await;
-    assert_eq!((later.keys, later.events), (0, 0));
-    assert_eq!(world.asc.requests(), asked, "an invalid key is not swept");
+    assert_eq!((later.keys, later.events, later.asc_requests), (0, 0, 0));
+    assert_eq!(world.asked(), asked, "an invalid key is not swept");
+    assert_eq!(world.receiver.requests().len(), 1, "announced once");
+    world.assert_every_asc_request_was_valid(&[401]);
     Ok(())
 }
 
-#[tokio::test]
-async fn agreements_block_is_announced_once_and_recovery_too() -> TestResult {
-    let world = World::new().await?;
-    world.asc.add_app("app1", "Hello", &[("v1", "IN_REVIEW")]);
-    let sweeper = world.sweeper()?;
+async fn agreements_block_is_announced_once_and_recovery_too(backend: Backend) -> TestResult {
+    let world = World::new(backend).await?;
+    world.add_version("v1", "IN_REVIEW");
+    let sweeper = world.sweeper();
     sweeper.run().await;
 
-    let code = "FORBIDDEN.REQUIRED_AGREEMENTS_MISSING_OR_EXPIRED";
-    world.asc.fail_next(2, 403, code, &[]);
+    world
+        .asc
+        .set_failure(&world.key.key_id, Failure::AgreementsMissing);
     world.advance(60);
     assert_eq!(sweeper.run().await.events, 1);
-    let key = world.key().await?;
+    let key = world.key_record().await?;
     assert_eq!(key.status, KeyStatus::ActionRequired);
     assert_eq!(key.status_code, Some(KeyStatusCode::AgreementsRequired));
     world.advance(60);
+    let asked = world.asked();
     assert_eq!(sweeper.run().await.events, 0, "not repeated while blocked");
+    assert_eq!(world.asked(), asked + 1, "a blocked key is still looked at");
 
     // Accepted: the next sweep reads again, the key is valid, and the change meanwhile is seen.
+    world.asc.clear_failure(&world.key.key_id);
     world
         .asc
         .set_version_state("v1", "PENDING_DEVELOPER_RELEASE");
     world.advance(60);
     assert_eq!(sweeper.run().await.events, 2);
-    assert_eq!(world.key().await?.status, KeyStatus::Valid);
+    assert_eq!(world.key_record().await?.status, KeyStatus::Valid);
 
-    let bodies: Vec<Value> = world
-        .receiver
-        .requests()
-        .iter()
-        .map(RecordedRequest::json)
-        .collect();
+    let bodies = world.webhooks();
     assert_eq!(bodies.len(), 3);
     assert_eq!(bodies[0]["type"], "shipwatch.account.action_required");
     assert_eq!(bodies[0]["data"]["code"], "agreements_required");
-    let mut rest: Vec<&str> = bodies[1..]
-        .iter()
-        .filter_map(|b| b["type"].as_str())
-        .collect();
-    rest.sort();
+    assert_eq!(bodies[0]["data"]["key"]["key_id"], world.key.key_id.as_str());
+    assert!(
+        bodies[0]["data"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
     assert_eq!(
-        rest,
+        sorted(types_of(&bodies[1..])),
         [
             "shipwatch.app_version.state_changed",
             "shipwatch.key.status_changed"
@@ -749,55 +714,60 @@ async fn agreements_block_is_announced_once_and_recovery_too() -> TestResult {
         .ok_or("recovery event")?;
     assert_eq!(recovered["data"]["old_status"], "action_required");
     assert_eq!(recovered["data"]["new_status"], "valid");
+    world.assert_every_asc_request_was_valid(&[403]);
     Ok(())
 }
 
-#[tokio::test]
-async fn unknown_future_states_pass_through() -> TestResult {
-    let world = World::new().await?;
-    world.asc.add_app("app1", "Hello", &[("v1", "IN_REVIEW")]);
-    world
-        .asc
-        .upsert_build("b1", "app1", "VALID", Some("IN_BETA_TESTING"));
-    let sweeper = world.sweeper()?;
+async fn unknown_future_states_pass_through(backend: Backend) -> TestResult {
+    let world = World::new(backend).await?;
+    world.add_version("v1", "IN_REVIEW");
+    world.add_build("b1", "VALID", Some("IN_BETA_TESTING"), 1);
+    let sweeper = world.sweeper();
     sweeper.run().await;
     world.asc.set_version_state("v1", "AWAITING_ORBITAL_REVIEW");
     world
         .asc
-        .upsert_build("b1", "app1", "VALID", Some("BETA_IN_SPACE"));
-    sweeper.run().await;
-    let bodies: Vec<Value> = world
-        .receiver
-        .requests()
-        .iter()
-        .map(RecordedRequest::json)
-        .collect();
-    let mut new_states: Vec<&str> = bodies
+        .set_build_external_state("b1", Some("BETA_IN_SPACE"));
+    assert_eq!(sweeper.run().await.events, 2);
+    let bodies = world.webhooks();
+    let new_states: Vec<&str> = bodies
         .iter()
         .filter_map(|b| b["data"]["new_state"].as_str())
         .collect();
-    new_states.sort();
-    assert_eq!(new_states, ["AWAITING_ORBITAL_REVIEW", "BETA_IN_SPACE"]);
+    assert_eq!(
+        sorted(new_states),
+        ["AWAITING_ORBITAL_REVIEW", "BETA_IN_SPACE"]
+    );
+    world.assert_every_asc_request_was_valid(&[]);
     Ok(())
 }
 
-#[tokio::test]
-async fn rate_limit_skips_the_key_without_events_until_it_resets() -> TestResult {
-    let world = World::new().await?;
-    world.asc.add_app("app1", "Hello", &[("v1", "IN_REVIEW")]);
-    let sweeper = world.sweeper()?;
+async fn rate_limit_skips_the_key_without_events_until_it_resets(backend: Backend) -> TestResult {
+    let world = World::new(backend).await?;
+    world.add_version("v1", "IN_REVIEW");
+    let sweeper = world.sweeper();
     sweeper.run().await;
 
     world.asc.set_version_state("v1", "REJECTED");
-    world
-        .asc
-        .fail_next(1, 429, "RATE_LIMIT_EXCEEDED", &[("retry-after", "120")]);
+    world.asc.set_failure(
+        &world.key.key_id,
+        Failure::RateLimited {
+            retry_after: Some(Duration::from_secs(120)),
+        },
+    );
     world.advance(60);
+    let mark = world.asc.total_requests();
     let limited = sweeper.run().await;
     assert_eq!((limited.events, limited.keys_skipped), (0, 1));
-    assert_eq!(world.key().await?.status, KeyStatus::Valid);
-    assert_eq!(world.asc.requests(), 3, "no retry after a 429");
+    assert_eq!(limited.asc_requests, 1);
+    assert_eq!(
+        world.asc_answers_since(mark),
+        [("/v1/apps".to_owned(), 429)],
+        "no retry after a 429"
+    );
+    assert_eq!(world.key_record().await?.status, KeyStatus::Valid);
 
+    // Still inside Retry-After: the key is not asked at all (the fake would still refuse).
     world.advance(60);
     let waiting = sweeper.run().await;
     assert_eq!(
@@ -805,37 +775,64 @@ async fn rate_limit_skips_the_key_without_events_until_it_resets() -> TestResult
         (0, 0),
         "Retry-After honoured"
     );
+    assert_eq!(world.asc.total_requests(), mark + 1);
 
+    world.asc.clear_failure(&world.key.key_id);
     world.advance(61);
     assert_eq!(sweeper.run().await.events, 1);
-    assert_eq!(world.receiver.requests().len(), 1);
+    let bodies = world.webhooks();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["data"]["old_state"], "IN_REVIEW");
+    assert_eq!(bodies[0]["data"]["new_state"], "REJECTED");
+    world.assert_every_asc_request_was_valid(&[429]);
     Ok(())
 }
 
-#[tokio::test]
-async fn server_errors_are_retried_briefly_then_the_key_is_skipped() -> TestResult {
-    let world = World::new().await?;
-    world.asc.add_app("app1", "Hello", &[("v1", "IN_REVIEW")]);
-    let sweeper = world.sweeper()?;
+async fn server_errors_are_retried_briefly_then_the_key_is_skipped(backend: Backend) -> TestResult {
+    let world = World::new(backend).await?;
+    world.add_version("v1", "IN_REVIEW");
+    let sweeper = world.sweeper();
     sweeper.run().await;
 
     world
         .asc
         .set_version_state("v1", "PENDING_DEVELOPER_RELEASE");
-    world.asc.fail_next(2, 503, "UNAVAILABLE", &[]);
+    world.gate.fail_next(2, Failure::ServiceUnavailable);
+    let mark = world.asc.total_requests();
     let retried = sweeper.run().await;
     assert_eq!(
         (retried.events, retried.keys_skipped),
         (1, 0),
         "two retries are enough"
     );
+    assert_eq!(
+        world.asc_answers_since(mark),
+        [
+            ("/v1/apps".to_owned(), 503),
+            ("/v1/apps".to_owned(), 503),
+            ("/v1/apps".to_owned(), 200),
+            ("/v1/builds".to_owned(), 200),
+            // The version entered PENDING_DEVELOPER_RELEASE: is a phased release set up?
+            (format!("/v1/appStoreVersions/v1{PHASED_RELEASE_SUFFIX}"), 404),
+        ]
+    );
 
     world.asc.set_version_state("v1", "READY_FOR_DISTRIBUTION");
-    world.asc.fail_next(3, 500, "UNAVAILABLE", &[]);
+    world.gate.fail_next(3, Failure::ServerError);
+    let mark = world.asc.total_requests();
     let skipped = sweeper.run().await;
     assert_eq!((skipped.events, skipped.keys_skipped), (0, 1));
     assert_eq!(
-        world.key().await?.status,
+        world.asc_answers_since(mark),
+        [
+            ("/v1/apps".to_owned(), 500),
+            ("/v1/apps".to_owned(), 500),
+            ("/v1/apps".to_owned(), 500),
+        ],
+        "one try and two retries, then the key is skipped"
+    );
+    assert_eq!(
+        world.key_record().await?.status,
         KeyStatus::Valid,
         "an outage changes no key"
     );
@@ -844,46 +841,55 @@ async fn server_errors_are_retried_briefly_then_the_key_is_skipped() -> TestResu
         1,
         "reported once Apple answers again"
     );
+    let bodies = world.webhooks();
+    let steps: Vec<(&str, &str)> = bodies
+        .iter()
+        .filter_map(|b| Some((b["data"]["old_state"].as_str()?, b["data"]["new_state"].as_str()?)))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("IN_REVIEW", "PENDING_DEVELOPER_RELEASE"),
+            ("PENDING_DEVELOPER_RELEASE", "READY_FOR_DISTRIBUTION"),
+        ]
+    );
+    world.assert_every_asc_request_was_valid(&[500, 503]);
     Ok(())
 }
 
-#[tokio::test]
-async fn phased_release_is_followed_while_in_flight() -> TestResult {
-    let world = World::new().await?;
-    world.asc.add_app("app1", "Hello", &[("v1", "IN_REVIEW")]);
-    let sweeper = world.sweeper()?;
+async fn phased_release_is_followed_while_in_flight(backend: Backend) -> TestResult {
+    let world = World::new(backend).await?;
+    world.add_version("v1", "IN_REVIEW");
+    let sweeper = world.sweeper();
     sweeper.run().await;
 
     world.asc.set_version_state("v1", "READY_FOR_DISTRIBUTION");
-    world.asc.edit(|account| {
-        account.phased.insert("v1".into(), ("ACTIVE".into(), 1));
-    });
+    let phased = |state: &str, day: u32| Some(FakePhasedRelease::new("phased-v1", state, Some(day)));
+    world.asc.set_phased_release("v1", phased("ACTIVE", 1));
     let started = sweeper.run().await;
     assert_eq!((started.events, started.asc_requests), (2, 3));
-    world.asc.edit(|account| {
-        account.phased.insert("v1".into(), ("PAUSED".into(), 3));
-    });
+    world.asc.set_phased_release("v1", phased("PAUSED", 3));
     assert_eq!(sweeper.run().await.events, 1);
-    world.asc.edit(|account| {
-        account.phased.insert("v1".into(), ("COMPLETE".into(), 7));
-    });
+    world.asc.set_phased_release("v1", phased("COMPLETE", 7));
     assert_eq!(sweeper.run().await.events, 1);
+    let mark = world.asc.total_requests();
     let settled = sweeper.run().await;
     assert_eq!(
         (settled.events, settled.asc_requests),
         (0, 2),
         "complete: no longer read"
     );
+    assert!(
+        world
+            .asc_requests_since(mark)
+            .iter()
+            .all(|r| !r.path.ends_with(PHASED_RELEASE_SUFFIX))
+    );
 
-    let phased: Vec<Value> = world
-        .receiver
-        .requests()
+    let bodies = world.webhooks();
+    let steps: Vec<(Value, Value, Value)> = bodies
         .iter()
-        .map(RecordedRequest::json)
         .filter(|b| b["type"] == "shipwatch.phased_release.state_changed")
-        .collect();
-    let steps: Vec<(Value, Value, Value)> = phased
-        .iter()
         .map(|b| {
             (
                 b["data"]["old_state"].clone(),
@@ -900,45 +906,100 @@ async fn phased_release_is_followed_while_in_flight() -> TestResult {
             (json!("PAUSED"), json!("COMPLETE"), json!(7)),
         ]
     );
+    world.assert_every_asc_request_was_valid(&[]);
     Ok(())
 }
 
-#[tokio::test]
-async fn requests_per_key_stay_flat_as_apps_grow() -> TestResult {
+/// The exact App Store Connect requests of one key's sweep, as the fake received them.
+fn paths(requests: &[AscRequest]) -> Vec<String> {
+    requests.iter().map(|r| r.path.clone()).collect()
+}
+
+async fn requests_per_key_stay_flat_as_apps_grow(backend: Backend) -> TestResult {
     let mut table = Vec::new();
     for apps in [1usize, 20, 150] {
-        let world = World::new().await?;
+        let world = World::new(backend).await?;
+        world.asc.remove_app(APP);
         for n in 0..apps {
-            let (app, version) = (format!("app{n}"), format!("v{n}"));
+            let app = format!("{}", 6_460_000_000u64 + n as u64);
             world.asc.add_app(
-                &app,
-                &format!("App {n}"),
-                &[(version.as_str(), "READY_FOR_DISTRIBUTION")],
+                &world.key.issuer_id,
+                FakeApp::new(&app, &format!("App {n}"), &format!("com.example.app{n}")),
             );
-            world
-                .asc
-                .upsert_build(&format!("b{n}"), &app, "VALID", None);
+            world.asc.add_version(FakeVersion::new(
+                &format!("v{n}"),
+                &app,
+                "1.0",
+                "IOS",
+                "READY_FOR_DISTRIBUTION",
+            ));
+            world.asc.add_build(
+                FakeBuild::new(&format!("b{n}"), &app, "1", "1.0")
+                    .processing_state("VALID")
+                    .external_state(Some("IN_BETA_TESTING"))
+                    .uploaded(uploaded(n as i64)),
+            );
         }
-        let sweeper = world.sweeper()?;
+        let sweeper = world.sweeper();
+        let count_sweep = |report_requests: u64, mark: usize| {
+            let received = world.asc_requests_since(mark);
+            assert_eq!(
+                received.len() as u64,
+                report_requests,
+                "{apps} apps: the report counts what App Store Connect received"
+            );
+            received
+        };
+
+        let mark = world.asc.total_requests();
         let baseline = sweeper.run().await;
+        let baseline_requests = count_sweep(baseline.asc_requests, mark);
         world.advance(60);
+        let mark = world.asc.total_requests();
         let steady = sweeper.run().await;
-        world
-            .asc
-            .set_version_state("v0", "REPLACED_WITH_NEW_VERSION");
-        world
-            .asc
-            .add_app_version("app0", "v-next", "PENDING_DEVELOPER_RELEASE");
+        let steady_requests = count_sweep(steady.asc_requests, mark);
+        world.asc.set_version_state("v0", "REPLACED_WITH_NEW_VERSION");
+        world.asc.add_version(
+            FakeVersion::new(
+                "v-next",
+                &format!("{}", 6_460_000_000u64),
+                "1.1",
+                "IOS",
+                "PENDING_DEVELOPER_RELEASE",
+            )
+            .created(Utc::now() + TimeDelta::seconds(1)),
+        );
         world.advance(60);
+        let mark = world.asc.total_requests();
         let release = sweeper.run().await;
+        let release_requests = count_sweep(release.asc_requests, mark);
+
         assert_eq!(baseline.apps, apps);
-        assert_eq!(baseline.asc_requests, 2, "{apps} apps: baseline");
-        assert_eq!(steady.asc_requests, 2, "{apps} apps: steady");
         assert_eq!(
-            release.asc_requests, 3,
+            paths(&baseline_requests),
+            ["/v1/apps", "/v1/builds"],
+            "{apps} apps: baseline"
+        );
+        assert_eq!(
+            paths(&steady_requests),
+            ["/v1/apps", "/v1/builds"],
+            "{apps} apps: unchanged"
+        );
+        assert_eq!(steady.events, 0);
+        assert_eq!(
+            paths(&release_requests),
+            [
+                "/v1/apps",
+                "/v1/builds",
+                "/v1/appStoreVersions/v-next/appStoreVersionPhasedRelease"
+            ],
             "{apps} apps: one version in flight"
         );
-        assert_eq!(release.events, 2);
+        assert_eq!(release.events, 2, "v0 replaced, v-next new");
+        // All apps and builds came on one page each, at the spec's maximum page size.
+        assert_eq!(baseline_requests[0].param("limit"), Some("200"));
+        assert_eq!(baseline_requests[1].param("limit"), Some("200"));
+        world.assert_every_asc_request_was_valid(&[]);
         table.push((
             apps,
             baseline.asc_requests,
@@ -946,23 +1007,11 @@ async fn requests_per_key_stay_flat_as_apps_grow() -> TestResult {
             release.asc_requests,
         ));
     }
-    println!("apps | requests: baseline, unchanged, one version entering release");
+    println!(
+        "ASC requests per key per sweep ({backend:?} store)\n apps | baseline | unchanged | one version in flight"
+    );
     for (apps, baseline, steady, release) in table {
-        println!("{apps:>4} | {baseline}, {steady}, {release}");
+        println!("{apps:>5} | {baseline:>8} | {steady:>9} | {release:>21}");
     }
     Ok(())
-}
-
-impl FakeAsc {
-    fn add_app_version(&self, app_id: &str, version_id: &str, state: &str) {
-        self.edit(|account| {
-            if let Some(app) = account.apps.iter_mut().find(|app| app.id == app_id) {
-                app.versions.push(FakeVersion {
-                    id: version_id.into(),
-                    version_string: "2.2".into(),
-                    state: state.into(),
-                });
-            }
-        });
-    }
 }

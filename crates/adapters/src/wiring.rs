@@ -102,7 +102,10 @@ impl Services {
             asc.clone(),
             deliverer.clone(),
             clock.clone(),
-            SweepConfig::default(),
+            SweepConfig {
+                max_concurrent_keys: settings.sweep_concurrency,
+                ..SweepConfig::default()
+            },
         )
         .with_validator(validator.clone());
         Ok(Self {

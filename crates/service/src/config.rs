@@ -43,8 +43,16 @@ pub struct Settings {
     pub table_name: Option<String>,
     pub allow_private_destinations: bool,
     pub sweep_interval: Duration,
+    /// Keys one sweep reads from App Store Connect at the same time (`SWEEP_CONCURRENCY`).
+    pub sweep_concurrency: usize,
     pub log_format: LogFormat,
 }
+
+/// `SWEEP_CONCURRENCY` when unset: measured in `docs/performance.md` (10,000 keys x 10 apps with
+/// 100 ms per request sweep in well under 30 s at this width, far under 256 MB).
+pub const DEFAULT_SWEEP_CONCURRENCY: usize = 256;
+/// Upper bound of `SWEEP_CONCURRENCY`: beyond it one process only queues more sockets and memory.
+pub const MAX_SWEEP_CONCURRENCY: usize = 4096;
 
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,6 +68,7 @@ impl std::fmt::Debug for Settings {
             .field("table_name", &self.table_name)
             .field("allow_private_destinations", &self.allow_private_destinations)
             .field("sweep_interval", &self.sweep_interval)
+            .field("sweep_concurrency", &self.sweep_concurrency)
             .field("log_format", &self.log_format)
             .finish()
     }
@@ -124,6 +133,20 @@ impl Settings {
             },
             None => Duration::from_secs(60),
         };
+        let sweep_concurrency = match get("SWEEP_CONCURRENCY") {
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(width) if (1..=MAX_SWEEP_CONCURRENCY).contains(&width) => width,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "SWEEP_CONCURRENCY",
+                        reason: format!(
+                            "expected a whole number from 1 to {MAX_SWEEP_CONCURRENCY}, got {raw:?}"
+                        ),
+                    });
+                }
+            },
+            None => DEFAULT_SWEEP_CONCURRENCY,
+        };
         let log_format = match get("SHIPWATCH_LOG_FORMAT").as_deref() {
             Some("json") => LogFormat::Json,
             Some("text") => LogFormat::Text,
@@ -145,6 +168,7 @@ impl Settings {
             table_name,
             allow_private_destinations,
             sweep_interval,
+            sweep_concurrency,
             log_format,
         })
     }
@@ -168,6 +192,7 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("./.shipwatch"));
         assert_eq!(s.store, StoreKind::Embedded);
         assert_eq!(s.sweep_interval, Duration::from_secs(60));
+        assert_eq!(s.sweep_concurrency, DEFAULT_SWEEP_CONCURRENCY);
         assert!(!s.allow_private_destinations);
         assert!(s.admin_token_hash.is_none());
     }
@@ -188,11 +213,19 @@ mod tests {
             ("SHIPWATCH_HTTP_ADDR", "nope"),
             ("SHIPWATCH_STORE", "postgres"),
             ("SWEEP_INTERVAL_SECONDS", "0"),
+            ("SWEEP_CONCURRENCY", "0"),
+            ("SWEEP_CONCURRENCY", "4097"),
+            ("SWEEP_CONCURRENCY", "many"),
             ("SHIPWATCH_ALLOW_PRIVATE_DESTINATIONS", "yes please"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert!(err.to_string().starts_with(name), "{err}");
         }
+    }
+
+    #[test]
+    fn sweep_concurrency_is_read() {
+        assert_eq!(settings(&[("SWEEP_CONCURRENCY", " 32 ")]).unwrap().sweep_concurrency, 32);
     }
 
     #[test]

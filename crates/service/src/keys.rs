@@ -103,6 +103,7 @@ impl KeyService {
             validation_attempts: 0,
             next_validation_at: None,
             revision: 1,
+            asc_usage: None,
         };
         let secret_name = record.secret_name();
         let pem = checked.private_key.to_pem();

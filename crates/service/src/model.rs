@@ -118,6 +118,29 @@ pub struct ApiKeyRecord {
     pub next_validation_at: Option<DateTime<Utc>>,
     /// Bumped on every write; updates are conditional on it (optimistic concurrency).
     pub revision: u64,
+    /// The sweep's count of App Store Connect requests, kept only while the key is near
+    /// shipwatch's share of its hourly allowance (see `crate::rate_budget`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asc_usage: Option<AscUsage>,
+}
+
+/// Requests the sweep sent as one key in the current clock hour, and when it may sweep the key
+/// again. Only kept while App Store Connect's own `X-Rate-Limit` report cannot prove that
+/// shipwatch is within its share, so unchanged keys cost no write.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AscUsage {
+    /// Start of the clock hour `used` counts in.
+    pub hour_start: DateTime<Utc>,
+    /// Requests shipwatch sent as this key in that hour (an upper bound when counting began
+    /// mid-hour).
+    pub used: u32,
+    /// Requests of the key's last sweep: what the next one is expected to cost.
+    pub last_sweep_requests: u32,
+    /// `X-Rate-Limit` of the last answer: the key's hourly allowance and what was left of it.
+    pub hourly_limit: u32,
+    pub hourly_remaining: u32,
+    /// The key is not swept before this time (pacing when its budget runs low).
+    pub next_sweep_at: Option<DateTime<Utc>>,
 }
 
 impl ApiKeyRecord {

@@ -14,7 +14,7 @@ use super::config::AscConfig;
 use super::error::{AscError, RateLimit};
 use super::jsonapi::{Document, Included, PrimaryData, Resource};
 use super::models::*;
-use super::token::{TokenCache, install_crypto_provider};
+use super::token::{AccessToken, TokenCache, TokenError, install_crypto_provider};
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::ApiCredentials;
 
@@ -90,6 +90,14 @@ impl AscClient {
             credentials,
             stats: Arc::new(SessionStats::default()),
         }
+    }
+
+    /// The bearer token every request as `credentials` uses: the cached one, signed anew only
+    /// when none is cached or it is about to expire (also what the token benchmarks measure).
+    pub fn token_for(&self, credentials: &ApiCredentials) -> Result<AccessToken, TokenError> {
+        self.inner
+            .tokens
+            .token_for(credentials, self.inner.clock.as_ref())
     }
 
     /// How many tokens this client has signed (for tests and metrics).

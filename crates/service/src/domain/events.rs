@@ -330,6 +330,7 @@ mod tests {
             validation_attempts: 0,
             next_validation_at: None,
             revision: 1,
+            asc_usage: None,
         })
     }
 
