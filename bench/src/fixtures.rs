@@ -144,6 +144,7 @@ async fn seed_one(
         validation_attempts: 1,
         next_validation_at: None,
         revision: 1,
+        asc_usage: None,
     };
     let pem = credentials.private_key.to_pem();
     stores

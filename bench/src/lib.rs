@@ -10,6 +10,7 @@ pub mod error;
 pub mod fake_asc;
 pub mod fixtures;
 pub mod memory;
+pub mod micro;
 pub mod requests;
 pub mod sweep;
 pub mod table;

@@ -277,8 +277,9 @@ pub async fn sweep_run(
     .await?;
     let seed_seconds = seeding.elapsed().as_secs_f64();
     let http = reqwest::Client::new();
-    let baseline = measure_sweep(&services, &http, asc_url, keys).await?;
-    let steady = measure_sweep(&services, &http, asc_url, keys).await?;
+    let expected_apps = keys * apps_per_key as u64;
+    let baseline = measure_sweep(&services, &http, asc_url, keys, expected_apps).await?;
+    let steady = measure_sweep(&services, &http, asc_url, keys, expected_apps).await?;
     if steady.events != 0 {
         return Err(BenchError::Invalid(format!(
             "the steady sweep recorded {} events; nothing changed",
@@ -299,6 +300,7 @@ async fn measure_sweep(
     http: &reqwest::Client,
     asc_url: &str,
     keys: u64,
+    expected_apps: u64,
 ) -> Result<SweepFigures, BenchError> {
     let requests_before = fake_requests(http, asc_url).await?;
     reset_peak_rss()?;
@@ -309,10 +311,10 @@ async fn measure_sweep(
     let cpu_seconds = cpu_seconds()? - cpu_before;
     let peak_rss_bytes = peak_rss_bytes()?;
     let asc_requests = fake_requests(http, asc_url).await? - requests_before;
-    if report.keys as u64 != keys || report.keys_skipped != 0 {
+    if report.keys as u64 != keys || report.keys_skipped != 0 || report.apps as u64 != expected_apps {
         return Err(BenchError::Invalid(format!(
-            "the sweep read {} of {keys} keys and skipped {}",
-            report.keys, report.keys_skipped
+            "the sweep read {} of {keys} keys ({} of {expected_apps} apps) and skipped {}",
+            report.keys, report.apps, report.keys_skipped
         )));
     }
     if report.asc_requests != asc_requests {

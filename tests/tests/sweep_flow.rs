@@ -26,7 +26,7 @@ use shipwatch_shared::clock::ManualClock;
 use shipwatch_shared::credentials::KeyId;
 use shipwatch_tests::app::{Backend, TestApp, TestTeam, fresh_stores};
 use shipwatch_tests::fake_asc::{
-    FakeApp, FakeAsc, FakeBuild, FakePhasedRelease, FakeVersion, Failure,
+    Failure, FakeApp, FakeAsc, FakeBuild, FakePhasedRelease, FakeVersion,
     RecordedRequest as AscRequest,
 };
 use shipwatch_tests::receiver::{Receiver, RecordedRequest};
@@ -55,6 +55,7 @@ on_both_stores!(
     failing_receiver_is_retried_across_sweeps_with_the_same_webhook_id,
     receiver_that_never_answers_2xx_fails_after_six_attempts,
     revoked_key_becomes_invalid_once_and_is_no_longer_swept,
+    overlapping_sweeps_announce_a_revoked_key_once,
     agreements_block_is_announced_once_and_recovery_too,
     unknown_future_states_pass_through,
     rate_limit_skips_the_key_without_events_until_it_resets,
@@ -150,7 +151,11 @@ async fn forward(
         gate.fake.clear_failure(&gate.key_id);
     }
     let Ok(answer) = answer else {
-        return (StatusCode::BAD_GATEWAY, "the fake App Store Connect is gone").into_response();
+        return (
+            StatusCode::BAD_GATEWAY,
+            "the fake App Store Connect is gone",
+        )
+            .into_response();
     };
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response_headers = HeaderMap::new();
@@ -179,6 +184,8 @@ struct World {
     key: TestKey,
     key_record: KeyRecordId,
     signing_secret: String,
+    /// The secret part of the webhook destination's URL.
+    hook_path: String,
 }
 
 impl World {
@@ -187,7 +194,10 @@ impl World {
         let asc = Arc::new(FakeAsc::start_with_clock(clock.clone()).await);
         let key = TestKey::generate();
         asc.register_key(&key);
-        asc.add_app(&key.issuer_id, FakeApp::new(APP, "Hello", "com.example.hello"));
+        asc.add_app(
+            &key.issuer_id,
+            FakeApp::new(APP, "Hello", "com.example.hello"),
+        );
         let gate = Gate::start(asc.clone(), key.key_id.clone()).await?;
         let dir = tempfile::tempdir()?;
         let stores = fresh_stores(backend, dir.path()).await;
@@ -214,12 +224,13 @@ impl World {
             .await;
         assert_eq!(validated["status"], "valid", "{validated}");
 
+        let hook_path = format!("/hooks/{}", uuid::Uuid::new_v4().simple());
         let (status, destination) = app
             .post_json(
                 &team.token,
                 "/v1/destinations",
                 &json!({"type": "webhook", "name": "hook",
-                    "url": format!("{}/hooks/{}", receiver.url(), uuid::Uuid::new_v4().simple())}),
+                    "url": format!("{}{hook_path}", receiver.url())}),
             )
             .await;
         assert_eq!(status, 201, "{destination}");
@@ -246,6 +257,7 @@ impl World {
             key,
             key_record: KeyRecordId(key_record),
             signing_secret,
+            hook_path,
         })
     }
 
@@ -302,6 +314,17 @@ impl World {
                 || scripted_failures.contains(&request.status);
             assert!(accepted, "App Store Connect refused {request:?}");
         }
+    }
+
+    /// Neither the destination's URL path nor its signing secret was ever logged.
+    fn assert_no_destination_secret_logged(&self) {
+        let logs = shipwatch_tests::logs::captured();
+        assert!(
+            !logs.contains(&self.hook_path),
+            "the destination URL path was logged"
+        );
+        let key = self.signing_secret.trim_start_matches("whsec_");
+        assert!(!logs.contains(key), "the signing secret was logged");
     }
 
     async fn events(&self) -> Result<Vec<EventWithDeliveries>, Box<dyn std::error::Error>> {
@@ -396,7 +419,7 @@ fn types_of(bodies: &[Value]) -> Vec<&str> {
     bodies.iter().filter_map(|b| b["type"].as_str()).collect()
 }
 
-fn sorted<'a>(mut items: Vec<&'a str>) -> Vec<&'a str> {
+fn sorted(mut items: Vec<&str>) -> Vec<&str> {
     items.sort_unstable();
     items
 }
@@ -488,6 +511,7 @@ async fn scripted_transitions_are_delivered_exactly_once(backend: Backend) -> Te
     assert_eq!(world.receiver.requests().len(), 3);
     assert_eq!(world.snapshot_version().await?, 2);
     world.assert_every_asc_request_was_valid(&[]);
+    world.assert_no_destination_secret_logged();
     Ok(())
 }
 
@@ -602,12 +626,7 @@ async fn receiver_that_never_answers_2xx_fails_after_six_attempts(backend: Backe
     let delivery = &history[0].deliveries[0];
     assert_eq!(delivery.status, DeliveryStatus::Failed);
     assert_eq!(delivery.attempts.len(), 6);
-    assert!(
-        delivery
-            .attempts
-            .iter()
-            .all(|a| a.status_code == Some(503))
-    );
+    assert!(delivery.attempts.iter().all(|a| a.status_code == Some(503)));
     assert_eq!(delivery.next_attempt_at, None, "given up");
     world.assert_every_asc_request_was_valid(&[]);
     Ok(())
@@ -619,7 +638,9 @@ async fn revoked_key_becomes_invalid_once_and_is_no_longer_swept(backend: Backen
     let sweeper = world.sweeper();
     sweeper.run().await;
 
-    world.asc.set_failure(&world.key.key_id, Failure::Unauthorized);
+    world
+        .asc
+        .set_failure(&world.key.key_id, Failure::Unauthorized);
     world.advance(60);
     let mark = world.asc.total_requests();
     let report = sweeper.run().await;
@@ -634,10 +655,7 @@ async fn revoked_key_becomes_invalid_once_and_is_no_longer_swept(backend: Backen
     assert_eq!(key.status_code, Some(KeyStatusCode::NotAuthorized));
     let (status, shown) = world
         .app
-        .get(
-            &world.team.token,
-            &format!("/v1/keys/{}", world.key_record),
-        )
+        .get(&world.team.token, &format!("/v1/keys/{}", world.key_record))
         .await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -659,6 +677,48 @@ async fn revoked_key_becomes_invalid_once_and_is_no_longer_swept(backend: Backen
     assert_eq!((later.keys, later.events, later.asc_requests), (0, 0, 0));
     assert_eq!(world.asked(), asked, "an invalid key is not swept");
     assert_eq!(world.receiver.requests().len(), 1, "announced once");
+    world.assert_every_asc_request_was_valid(&[401]);
+    Ok(())
+}
+
+async fn overlapping_sweeps_announce_a_revoked_key_once(backend: Backend) -> TestResult {
+    let world = World::new(backend).await?;
+    world.add_version("v1", "IN_REVIEW");
+    let (first, second) = (world.sweeper(), world.second_sweeper()?);
+    first.run().await;
+    let validate = format!("/v1/keys/{}/validate", world.key_record);
+    for round in 1..=5 {
+        world
+            .asc
+            .set_failure(&world.key.key_id, Failure::Unauthorized);
+        world.advance(60);
+        let (a, b) = tokio::join!(first.run(), second.run());
+        assert_eq!(a.events + b.events, 1, "round {round}: announced once");
+        assert_eq!(world.key_record().await?.status, KeyStatus::Invalid);
+        let revoked = world
+            .webhooks()
+            .iter()
+            .filter(|b| {
+                b["type"] == "shipwatch.key.status_changed" && b["data"]["new_status"] == "invalid"
+            })
+            .count();
+        assert_eq!(revoked, round, "round {round}");
+
+        // The key is fixed on Apple's side and validated again through the API.
+        world.asc.clear_failure(&world.key.key_id);
+        let (status, answer) = world
+            .app
+            .post_json(&world.team.token, &validate, &json!({}))
+            .await;
+        assert_eq!(status, 202, "{answer}");
+        let key = world
+            .app
+            .wait_for_key(&world.team.token, world.key_record.as_str(), |k| {
+                k["status"] == "valid"
+            })
+            .await;
+        assert_eq!(key["status_code"], Value::Null);
+    }
     world.assert_every_asc_request_was_valid(&[401]);
     Ok(())
 }
@@ -695,7 +755,10 @@ async fn agreements_block_is_announced_once_and_recovery_too(backend: Backend) -
     assert_eq!(bodies.len(), 3);
     assert_eq!(bodies[0]["type"], "shipwatch.account.action_required");
     assert_eq!(bodies[0]["data"]["code"], "agreements_required");
-    assert_eq!(bodies[0]["data"]["key"]["key_id"], world.key.key_id.as_str());
+    assert_eq!(
+        bodies[0]["data"]["key"]["key_id"],
+        world.key.key_id.as_str()
+    );
     assert!(
         bodies[0]["data"]["message"]
             .as_str()
@@ -777,8 +840,10 @@ async fn rate_limit_skips_the_key_without_events_until_it_resets(backend: Backen
     );
     assert_eq!(world.asc.total_requests(), mark + 1);
 
+    // Apple's answer also said the hour's allowance is spent (`user-hour-rem:0`): past both the
+    // Retry-After and the hour, the key is read again and the change meanwhile is reported once.
     world.asc.clear_failure(&world.key.key_id);
-    world.advance(61);
+    world.advance(3600);
     assert_eq!(sweeper.run().await.events, 1);
     let bodies = world.webhooks();
     assert_eq!(bodies.len(), 1);
@@ -813,7 +878,10 @@ async fn server_errors_are_retried_briefly_then_the_key_is_skipped(backend: Back
             ("/v1/apps".to_owned(), 200),
             ("/v1/builds".to_owned(), 200),
             // The version entered PENDING_DEVELOPER_RELEASE: is a phased release set up?
-            (format!("/v1/appStoreVersions/v1{PHASED_RELEASE_SUFFIX}"), 404),
+            (
+                format!("/v1/appStoreVersions/v1{PHASED_RELEASE_SUFFIX}"),
+                404
+            ),
         ]
     );
 
@@ -844,7 +912,12 @@ async fn server_errors_are_retried_briefly_then_the_key_is_skipped(backend: Back
     let bodies = world.webhooks();
     let steps: Vec<(&str, &str)> = bodies
         .iter()
-        .filter_map(|b| Some((b["data"]["old_state"].as_str()?, b["data"]["new_state"].as_str()?)))
+        .filter_map(|b| {
+            Some((
+                b["data"]["old_state"].as_str()?,
+                b["data"]["new_state"].as_str()?,
+            ))
+        })
         .collect();
     assert_eq!(
         steps,
@@ -864,7 +937,8 @@ async fn phased_release_is_followed_while_in_flight(backend: Backend) -> TestRes
     sweeper.run().await;
 
     world.asc.set_version_state("v1", "READY_FOR_DISTRIBUTION");
-    let phased = |state: &str, day: u32| Some(FakePhasedRelease::new("phased-v1", state, Some(day)));
+    let phased =
+        |state: &str, day: u32| Some(FakePhasedRelease::new("phased-v1", state, Some(day)));
     world.asc.set_phased_release("v1", phased("ACTIVE", 1));
     let started = sweeper.run().await;
     assert_eq!((started.events, started.asc_requests), (2, 3));
@@ -958,7 +1032,9 @@ async fn requests_per_key_stay_flat_as_apps_grow(backend: Backend) -> TestResult
         let mark = world.asc.total_requests();
         let steady = sweeper.run().await;
         let steady_requests = count_sweep(steady.asc_requests, mark);
-        world.asc.set_version_state("v0", "REPLACED_WITH_NEW_VERSION");
+        world
+            .asc
+            .set_version_state("v0", "REPLACED_WITH_NEW_VERSION");
         world.asc.add_version(
             FakeVersion::new(
                 "v-next",

@@ -4,5 +4,6 @@
 pub mod aws;
 pub mod delivery;
 pub mod embedded;
+pub mod queue;
 mod store_support;
 pub mod wiring;

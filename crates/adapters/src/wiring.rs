@@ -8,6 +8,7 @@ use std::time::Duration;
 use shipwatch_service::api::{ApiState, SweepRunner};
 use shipwatch_service::auth::{ADMIN_TOKEN_PREFIX, generate_token, hash_token};
 use shipwatch_service::config::{ConfigError, LogFormat, Settings, StoreKind};
+use shipwatch_service::fanout::{FanoutConfig, FanoutSweep, ShardQueue};
 use shipwatch_service::keys::{KeyService, KeyValidator, ValidationTrigger};
 use shipwatch_service::model::SecretName;
 use shipwatch_service::ports::{Deliverer, StoreError, Stores};
@@ -104,6 +105,7 @@ impl Services {
             clock.clone(),
             SweepConfig {
                 max_concurrent_keys: settings.sweep_concurrency,
+                budget: settings.asc_budget,
                 ..SweepConfig::default()
             },
         )
@@ -117,6 +119,20 @@ impl Services {
             deliverer,
             sweeper,
         })
+    }
+
+    /// The sweep as the status-sweep function runs it: planned into shards for `queue` when the
+    /// keys do not fit in one (`SWEEP_SHARD_SIZE`), otherwise inline.
+    pub fn fanout_sweep(&self, queue: Option<Arc<dyn ShardQueue>>) -> FanoutSweep {
+        FanoutSweep::new(
+            self.sweeper.clone(),
+            queue,
+            self.clock.clone(),
+            FanoutConfig {
+                shard_size: self.settings.sweep_shard_size,
+                ..FanoutConfig::default()
+            },
+        )
     }
 
     /// The HTTP API's state, with `trigger` deciding how key writes get validated.

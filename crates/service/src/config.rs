@@ -45,6 +45,13 @@ pub struct Settings {
     pub sweep_interval: Duration,
     /// Keys one sweep reads from App Store Connect at the same time (`SWEEP_CONCURRENCY`).
     pub sweep_concurrency: usize,
+    /// Most keys per fanned-out shard, and the most one invocation sweeps inline (`SWEEP_SHARD_SIZE`).
+    pub sweep_shard_size: usize,
+    /// SQS queue of sweep shards (`SWEEP_QUEUE_URL`); unset: every sweep runs inline.
+    pub sweep_queue_url: Option<String>,
+    /// shipwatch's share of each key's hourly App Store Connect allowance (`ASC_BUDGET_SHARE`,
+    /// percent).
+    pub asc_budget: crate::rate_budget::BudgetPolicy,
     pub log_format: LogFormat,
 }
 
@@ -69,6 +76,9 @@ impl std::fmt::Debug for Settings {
             .field("allow_private_destinations", &self.allow_private_destinations)
             .field("sweep_interval", &self.sweep_interval)
             .field("sweep_concurrency", &self.sweep_concurrency)
+            .field("sweep_shard_size", &self.sweep_shard_size)
+            .field("sweep_queue_url", &self.sweep_queue_url)
+            .field("asc_budget", &self.asc_budget)
             .field("log_format", &self.log_format)
             .finish()
     }
@@ -147,6 +157,38 @@ impl Settings {
             },
             None => DEFAULT_SWEEP_CONCURRENCY,
         };
+        let sweep_shard_size = match get("SWEEP_SHARD_SIZE") {
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(size) if (1..=crate::fanout::MAX_SHARD_SIZE).contains(&size) => size,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "SWEEP_SHARD_SIZE",
+                        reason: format!(
+                            "expected a whole number from 1 to {}, got {raw:?}",
+                            crate::fanout::MAX_SHARD_SIZE
+                        ),
+                    });
+                }
+            },
+            None => crate::fanout::DEFAULT_SHARD_SIZE,
+        };
+        let sweep_queue_url = get("SWEEP_QUEUE_URL").map(|url| url.trim().to_owned());
+        let asc_budget = match get("ASC_BUDGET_SHARE") {
+            Some(raw) => raw
+                .trim()
+                .trim_end_matches('%')
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(crate::rate_budget::BudgetPolicy::new)
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "ASC_BUDGET_SHARE",
+                    reason: format!(
+                        "expected a percentage above 0 and at most 100, such as 10 or 10%, got {raw:?}"
+                    ),
+                })?,
+            None => crate::rate_budget::BudgetPolicy::default(),
+        };
         let log_format = match get("SHIPWATCH_LOG_FORMAT").as_deref() {
             Some("json") => LogFormat::Json,
             Some("text") => LogFormat::Text,
@@ -169,6 +211,9 @@ impl Settings {
             allow_private_destinations,
             sweep_interval,
             sweep_concurrency,
+            sweep_shard_size,
+            sweep_queue_url,
+            asc_budget,
             log_format,
         })
     }
@@ -226,6 +271,36 @@ mod tests {
     #[test]
     fn sweep_concurrency_is_read() {
         assert_eq!(settings(&[("SWEEP_CONCURRENCY", " 32 ")]).unwrap().sweep_concurrency, 32);
+    }
+
+    #[test]
+    fn fanout_and_budget_settings_are_read() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.sweep_shard_size, crate::fanout::DEFAULT_SHARD_SIZE);
+        assert_eq!(s.sweep_queue_url, None);
+        assert_eq!(s.asc_budget.share_percent(), 10.0);
+        let s = settings(&[
+            ("SWEEP_SHARD_SIZE", "250"),
+            ("SWEEP_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/shards"),
+            ("ASC_BUDGET_SHARE", "25%"),
+        ])
+        .unwrap();
+        assert_eq!(s.sweep_shard_size, 250);
+        assert_eq!(
+            s.sweep_queue_url.as_deref(),
+            Some("https://sqs.us-east-1.amazonaws.com/123456789012/shards")
+        );
+        assert_eq!(s.asc_budget.budget(3600), 900);
+        for (name, value) in [
+            ("SWEEP_SHARD_SIZE", "0"),
+            ("SWEEP_SHARD_SIZE", "5001"),
+            ("ASC_BUDGET_SHARE", "0"),
+            ("ASC_BUDGET_SHARE", "101"),
+            ("ASC_BUDGET_SHARE", "a tenth"),
+        ] {
+            let err = settings(&[(name, value)]).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
     }
 
     #[test]

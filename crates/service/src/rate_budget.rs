@@ -79,9 +79,13 @@ fn percent_of(value: u32, percent: f64) -> u32 {
 pub enum Admission {
     Sweep,
     /// Not now: the next sweep would go over the key's budget this hour.
-    OverBudget { until: DateTime<Utc> },
+    OverBudget {
+        until: DateTime<Utc>,
+    },
     /// Not yet: the key's sweeps are spread out because its budget is running low.
-    Paced { until: DateTime<Utc> },
+    Paced {
+        until: DateTime<Utc>,
+    },
 }
 
 /// Start of the clock hour `at` falls in.
@@ -136,8 +140,8 @@ pub fn settle(
     let budget = policy.budget(limit);
     let used_by_all = limit.saturating_sub(remaining);
     let reserve = policy.reserve(limit);
-    let proven_within_share =
-        used_by_all.saturating_add(expected) <= budget && remaining >= reserve.saturating_add(expected);
+    let proven_within_share = used_by_all.saturating_add(expected) <= budget
+        && remaining >= reserve.saturating_add(expected);
     if report.is_some() && proven_within_share {
         return None;
     }
@@ -146,7 +150,13 @@ pub fn settle(
         // Counting begins: shipwatch's earlier requests this hour are somewhere in `used_by_all`.
         None => used_by_all.min(budget).max(sent),
     };
-    let next_sweep_at = pace(budget, used, remaining.saturating_sub(reserve), expected, now);
+    let next_sweep_at = pace(
+        budget,
+        used,
+        remaining.saturating_sub(reserve),
+        expected,
+        now,
+    );
     Some(AscUsage {
         hour_start: hour,
         used,
@@ -181,9 +191,9 @@ fn pace(
 mod tests {
     use super::*;
 
+    /// `minute` minutes after the start of an hour (1,800,000,000 s is a whole number of hours).
     fn at(minute: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000 - 1_800_000_000 % 3600 + minute * 60, 0)
-            .unwrap_or_default()
+        DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap_or_default()
     }
 
     fn report(remaining: u32) -> Option<RateLimit> {
@@ -209,7 +219,10 @@ mod tests {
         // One sweep a minute at 3 requests: 180 of 3600 by the end of the hour.
         for minute in 0..60 {
             let remaining = 3600 - 3 * (minute as u32 + 1);
-            assert_eq!(settle(&policy, None, 3, report(remaining), at(minute)), None);
+            assert_eq!(
+                settle(&policy, None, 3, report(remaining), at(minute)),
+                None
+            );
         }
         assert_eq!(admit(&policy, None, at(30)), Admission::Sweep);
     }
@@ -228,7 +241,10 @@ mod tests {
         let next = settle(&policy, Some(&usage), 3, report(3600 - 500), at(61)).expect("metered");
         assert_eq!(next.used, 3);
         assert_eq!(next.hour_start, at(60));
-        assert_eq!(next.next_sweep_at, None, "357 left over 59 minutes needs no pacing");
+        assert_eq!(
+            next.next_sweep_at, None,
+            "357 left over 59 minutes needs no pacing"
+        );
     }
 
     #[test]
@@ -245,7 +261,11 @@ mod tests {
         assert_eq!(admit(&policy, Some(&usage), at(50)), Admission::Sweep);
         usage = settle(&policy, Some(&usage), 3, report(2990), at(50)).expect("metered");
         assert_eq!(usage.used, 357);
-        assert_eq!(usage.next_sweep_at, Some(at(60)), "3 left, spread to the hour's end");
+        assert_eq!(
+            usage.next_sweep_at,
+            Some(at(60)),
+            "3 left, spread to the hour's end"
+        );
         assert_eq!(
             admit(&policy, Some(&usage), at(51)),
             Admission::Paced { until: at(60) }

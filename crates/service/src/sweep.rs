@@ -7,6 +7,10 @@
 //! together, conditionally on the snapshot version read, so when two sweeps overlap only one of
 //! them records a transition. Key status changes (revoked, role lowered, agreements, recovered)
 //! are conditional writes of the key record, and only the writer that wins announces them.
+//!
+//! Each key's requests stay within shipwatch's share of its hourly App Store Connect allowance
+//! ([`crate::rate_budget`]): a key that would go over is skipped until the next hour, one whose
+//! allowance runs low is swept less often.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -15,7 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
-use shipwatch_shared::asc::{AscClient, AscError, AscSession, PhasedRelease};
+use shipwatch_shared::asc::{AscClient, AscError, AscSession, PhasedRelease, RateLimit};
 use shipwatch_shared::clock::Clock;
 use shipwatch_shared::credentials::{ApiCredentials, PrivateKey};
 use tokio::sync::Semaphore;
@@ -31,10 +35,11 @@ use crate::keys::{
     KeyValidator, MESSAGE_AGREEMENTS_REQUIRED, MESSAGE_INSUFFICIENT_ROLE, MESSAGE_NOT_AUTHORIZED,
 };
 use crate::model::{
-    ApiKeyRecord, DeliveryAttempt, DeliveryRecord, DeliveryStatus, DestinationSecrets, EventRecord,
-    KeyRecordId, KeyStatus, KeyStatusCode, SecretName, StoredSnapshot, TeamId,
+    ApiKeyRecord, AscUsage, DeliveryAttempt, DeliveryRecord, DeliveryStatus, DestinationSecrets,
+    EventRecord, KeyRecordId, KeyStatus, KeyStatusCode, SecretName, StoredSnapshot, TeamId,
 };
 use crate::ports::{Deliverer, StoreError, Stores, SweepCommit};
+use crate::rate_budget::{self, Admission, BudgetPolicy};
 
 /// Tuning of the sweep; [`Default`] is what production runs.
 #[derive(Clone, Debug)]
@@ -64,6 +69,11 @@ pub struct SweepConfig {
     pub delivery_backoff: Vec<TimeDelta>,
     /// Attempts before a delivery is given up as failed.
     pub max_delivery_attempts: usize,
+    /// shipwatch's share of each key's hourly App Store Connect allowance (`ASC_BUDGET_SHARE`).
+    pub budget: BudgetPolicy,
+    /// How long a key's private key read from the secret store is reused (a secret read per key
+    /// and sweep would dominate the cost of large deployments; a key's `.p8` never changes).
+    pub credentials_ttl: TimeDelta,
 }
 
 impl Default for SweepConfig {
@@ -86,6 +96,8 @@ impl Default for SweepConfig {
                 TimeDelta::hours(1),
             ],
             max_delivery_attempts: 6,
+            budget: BudgetPolicy::default(),
+            credentials_ttl: TimeDelta::hours(1),
         }
     }
 }
@@ -103,8 +115,14 @@ pub struct SweepReport {
     pub events: usize,
     /// Deliveries queued for those events.
     pub deliveries: usize,
-    /// Keys skipped this time (App Store Connect unavailable or rate limited, store errors).
+    /// Keys skipped this time (App Store Connect unavailable or rate limited, over budget, store
+    /// errors).
     pub keys_skipped: usize,
+    /// Of the skipped keys, those whose App Store Connect budget is spent or paced (not failures).
+    pub keys_over_budget: usize,
+    /// Of the skipped keys, those the store failed for: worth sweeping again soon (a fanned-out
+    /// shard with any is retried by the queue).
+    pub keys_failed: usize,
     /// Keys re-validated because their retry time had come.
     pub keys_revalidated: usize,
     /// Delivery attempts made by this run's delivery pass.
@@ -119,6 +137,12 @@ impl SweepReport {
         if key.skipped {
             self.keys_skipped += 1;
         }
+        if key.over_budget {
+            self.keys_over_budget += 1;
+        }
+        if key.failed {
+            self.keys_failed += 1;
+        }
         self.apps += key.apps;
         self.asc_requests += key.asc_requests;
         self.events += key.events;
@@ -131,6 +155,10 @@ impl SweepReport {
 struct KeyOutcome {
     read: bool,
     skipped: bool,
+    /// Skipped because of the key's App Store Connect budget.
+    over_budget: bool,
+    /// Skipped because of a store error.
+    failed: bool,
     apps: usize,
     asc_requests: u64,
     events: usize,
@@ -161,6 +189,28 @@ struct Inner {
     validator: Option<KeyValidator>,
     /// Keys App Store Connect rate-limited, with when they may be read again (per process).
     rate_limited_until: Mutex<HashMap<KeyRecordId, DateTime<Utc>>>,
+    /// Private keys read from the secret store, with when they were read (per process).
+    credentials: Mutex<HashMap<KeyRecordId, CachedCredentials>>,
+}
+
+/// A key's private key and when it was read from the secret store.
+type CachedCredentials = (Arc<ApiCredentials>, DateTime<Utc>);
+
+/// Most private keys kept in [`Inner::credentials`]; beyond it the cache starts over.
+const MAX_CACHED_CREDENTIALS: usize = 100_000;
+
+/// Why no App Store Connect session could be made for a key (never key material).
+struct NoSession {
+    reason: &'static str,
+    /// A store outage (worth retrying soon) rather than a problem with the key itself.
+    transient: bool,
+}
+
+/// What a key's sweep spent of its App Store Connect allowance.
+#[derive(Clone, Copy, Debug)]
+struct Spent {
+    requests: u32,
+    report: Option<RateLimit>,
 }
 
 impl SweepService {
@@ -180,6 +230,7 @@ impl SweepService {
                 config,
                 validator: None,
                 rate_limited_until: Mutex::new(HashMap::new()),
+                credentials: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -195,6 +246,7 @@ impl SweepService {
             config: self.inner.config.clone(),
             validator: Some(validator),
             rate_limited_until: Mutex::new(HashMap::new()),
+            credentials: Mutex::new(HashMap::new()),
         };
         Self {
             inner: Arc::new(inner),
@@ -204,39 +256,69 @@ impl SweepService {
     /// One full sweep: due re-validations, every `valid` and `action_required` key (the latter to
     /// notice accepted agreements), then the delivery pass.
     pub async fn run(&self) -> SweepReport {
-        let mut revalidated = 0;
-        if let Some(validator) = &self.inner.validator {
-            match validator.validate_due().await {
-                Ok(count) => revalidated = count,
-                Err(err) => tracing::warn!(error = %err, "re-validation of due keys failed"),
-            }
-        }
-        let keys = match self.inner.stores.keys.list_all_keys().await {
+        let revalidated = self.revalidate_due().await;
+        let keys = match self.sweepable_keys().await {
             Ok(keys) => keys,
             Err(err) => {
                 tracing::error!(error = %err, "sweep could not list keys");
                 Vec::new()
             }
         };
-        let mut report = self.sweep_keys(keys).await;
+        let mut report = self.sweep_records(keys).await;
         report.keys_revalidated = revalidated;
         report.delivery_attempts = self.deliver_due().await;
         tracing::info!(?report, "sweep finished");
         report
     }
 
+    /// Re-validates keys left in `validating` whose retry time has passed (with a validator
+    /// only); returns how many.
+    pub async fn revalidate_due(&self) -> usize {
+        let Some(validator) = &self.inner.validator else {
+            return 0;
+        };
+        match validator.validate_due().await {
+            Ok(count) => count,
+            Err(err) => {
+                tracing::warn!(error = %err, "re-validation of due keys failed");
+                0
+            }
+        }
+    }
+
+    /// The keys a sweep reads (`valid` and `action_required`), oldest first.
+    pub async fn sweepable_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut keys = self.inner.stores.keys.list_all_keys().await?;
+        keys.retain(is_swept);
+        Ok(keys)
+    }
+
+    /// Sweeps the given key records (those that are `valid` or `action_required`), without the
+    /// delivery pass.
+    pub async fn sweep_records(&self, keys: Vec<ApiKeyRecord>) -> SweepReport {
+        self.sweep_keys(keys).await
+    }
+
     /// Sweeps the given keys only (those that are `valid` or `action_required`), without the
     /// delivery pass: for fanning a sweep out over workers, each followed by [`deliver_due`](Self::deliver_due).
     pub async fn run_for_keys(&self, ids: &[KeyRecordId]) -> SweepReport {
         let mut keys = Vec::with_capacity(ids.len());
+        let mut unreadable = 0;
         for id in ids {
             match self.inner.stores.keys.get_key_by_id(id).await {
                 Ok(Some(key)) => keys.push(key),
+                // Deleted since it was listed: nothing to sweep.
                 Ok(None) => {}
-                Err(err) => tracing::warn!(key = %id, error = %err, "could not read key to sweep"),
+                Err(err) => {
+                    tracing::warn!(key = %id, error = %err, "could not read key to sweep");
+                    unreadable += 1;
+                }
             }
         }
-        self.sweep_keys(keys).await
+        let mut report = self.sweep_keys(keys).await;
+        report.keys_skipped += unreadable;
+        report.keys_failed += unreadable;
+        report
     }
 
     async fn sweep_keys(&self, keys: Vec<ApiKeyRecord>) -> SweepReport {
@@ -259,6 +341,7 @@ impl SweepService {
                     // A panicking key must not take the others down; it is skipped this time.
                     tracing::error!(error = %err, "a key's sweep task failed");
                     report.keys_skipped += 1;
+                    report.keys_failed += 1;
                 }
             }
         }
@@ -351,11 +434,31 @@ impl Inner {
             outcome.skipped = true;
             return outcome;
         }
+        match rate_budget::admit(
+            &self.config.budget,
+            key.asc_usage.as_ref(),
+            self.clock.now(),
+        ) {
+            Admission::Sweep => {}
+            Admission::OverBudget { until } => {
+                tracing::info!(key = %key.id, %until, "key's App Store Connect budget for this hour is spent; skipped");
+                outcome.skipped = true;
+                outcome.over_budget = true;
+                return outcome;
+            }
+            Admission::Paced { until } => {
+                tracing::debug!(key = %key.id, %until, "key's App Store Connect budget is low; swept less often");
+                outcome.skipped = true;
+                outcome.over_budget = true;
+                return outcome;
+            }
+        }
         let session = match self.session_for(&key).await {
             Ok(session) => session,
-            Err(reason) => {
-                tracing::warn!(key = %key.id, reason, "key skipped");
+            Err(no_session) => {
+                tracing::warn!(key = %key.id, reason = no_session.reason, "key skipped");
                 outcome.skipped = true;
+                outcome.failed = no_session.transient;
                 return outcome;
             }
         };
@@ -364,6 +467,7 @@ impl Inner {
             Err(err) => {
                 tracing::warn!(key = %key.id, error = %err, "could not read the key's snapshot; skipped");
                 outcome.skipped = true;
+                outcome.failed = true;
                 return outcome;
             }
         };
@@ -384,11 +488,15 @@ impl Inner {
         .await
         .unwrap_or(Err(KeyReadError::Deadline));
         outcome.asc_requests = session.requests_sent();
+        let spent = Spent {
+            requests: u32::try_from(outcome.asc_requests).unwrap_or(u32::MAX),
+            report: session.last_rate_limit(),
+        };
         let now = self.clock.now();
         let next = match read {
             Ok(next) => next,
             Err(KeyReadError::Asc(err)) => {
-                let (events, deliveries) = self.key_failed(&key, &err, now).await;
+                let (events, deliveries) = self.key_failed(&key, &err, spent, now).await;
                 outcome.events = events;
                 outcome.deliveries = deliveries;
                 outcome.skipped = true;
@@ -396,6 +504,7 @@ impl Inner {
             }
             Err(KeyReadError::Deadline) => {
                 tracing::warn!(key = %key.id, "App Store Connect reads took too long; key skipped this time");
+                self.save_usage(&key, spent, now).await;
                 outcome.skipped = true;
                 return outcome;
             }
@@ -421,11 +530,12 @@ impl Inner {
                 Err(err) => {
                     tracing::warn!(key = %key.id, error = %err, "could not store the key's sweep");
                     outcome.skipped = true;
+                    outcome.failed = true;
                 }
             }
         }
         let (events, deliveries) = self
-            .key_read_ok(&key, next.apps.len(), committed, now)
+            .key_read_ok(&key, next.apps.len(), committed, spent, now)
             .await;
         outcome.events += events;
         outcome.deliveries += deliveries;
@@ -433,19 +543,105 @@ impl Inner {
     }
 
     /// A session signing as the key, or why none can be made (logged; never key material).
-    async fn session_for(&self, key: &ApiKeyRecord) -> Result<AscSession, &'static str> {
+    async fn session_for(&self, key: &ApiKeyRecord) -> Result<AscSession, NoSession> {
+        let now = self.clock.now();
+        if let Some(credentials) = self.cached_credentials(key, now) {
+            return Ok(self.asc.session(credentials));
+        }
         let pem = match self.stores.secrets.get_secret(&key.secret_name()).await {
             Ok(Some(pem)) => pem,
-            Ok(None) => return Err("the key's private key is missing from the secret store"),
-            Err(_) => return Err("the secret store is unavailable"),
+            Ok(None) => {
+                return Err(NoSession {
+                    reason: "the key's private key is missing from the secret store",
+                    transient: false,
+                });
+            }
+            Err(_) => {
+                return Err(NoSession {
+                    reason: "the secret store is unavailable",
+                    transient: true,
+                });
+            }
         };
-        let private_key = PrivateKey::from_pem(pem.expose().as_bytes())
-            .map_err(|_| "the stored private key cannot be read")?;
-        Ok(self.asc.session(Arc::new(ApiCredentials {
+        let private_key = PrivateKey::from_pem(pem.expose().as_bytes()).map_err(|_| NoSession {
+            reason: "the stored private key cannot be read",
+            transient: false,
+        })?;
+        let credentials = Arc::new(ApiCredentials {
             key_id: key.key_id.clone(),
             issuer_id: key.issuer_id.clone(),
             private_key,
-        })))
+        });
+        let mut cache = self
+            .credentials
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if cache.len() >= MAX_CACHED_CREDENTIALS {
+            cache.clear();
+        }
+        cache.insert(key.id.clone(), (credentials.clone(), now));
+        Ok(self.asc.session(credentials))
+    }
+
+    /// The key's private key as read within `credentials_ttl`, if it still matches the record.
+    fn cached_credentials(
+        &self,
+        key: &ApiKeyRecord,
+        now: DateTime<Utc>,
+    ) -> Option<Arc<ApiCredentials>> {
+        let cache = self
+            .credentials
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (credentials, read_at) = cache.get(&key.id)?;
+        let fresh = now - *read_at < self.config.credentials_ttl;
+        let same_key = credentials.key_id == key.key_id && credentials.issuer_id == key.issuer_id;
+        (fresh && same_key).then(|| credentials.clone())
+    }
+
+    /// The key's budget bookkeeping after a sweep that spent `spent` (see [`rate_budget`]).
+    fn settle_usage(
+        &self,
+        key: &ApiKeyRecord,
+        spent: Spent,
+        now: DateTime<Utc>,
+    ) -> Option<AscUsage> {
+        rate_budget::settle(
+            &self.config.budget,
+            key.asc_usage.as_ref(),
+            spent.requests,
+            spent.report,
+            now,
+        )
+    }
+
+    /// Stores the key's budget bookkeeping when it changed. A concurrent key write wins the
+    /// record; this sweep's requests are then added to the fresh record once more.
+    async fn save_usage(&self, key: &ApiKeyRecord, spent: Spent, now: DateTime<Utc>) {
+        let mut current = key.clone();
+        for _ in 0..2 {
+            let usage = self.settle_usage(&current, spent, now);
+            if usage == current.asc_usage {
+                return;
+            }
+            let mut next = current.clone();
+            next.asc_usage = usage;
+            next.revision = current.revision + 1;
+            match self.stores.keys.update_key(&next, current.revision).await {
+                Ok(()) => return,
+                Err(StoreError::Conflict(_)) => {
+                    match self.stores.keys.get_key_by_id(&key.id).await {
+                        Ok(Some(fresh)) => current = fresh,
+                        // Deleted meanwhile, or unreadable: nothing to count on.
+                        _ => return,
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(key = %key.id, error = %err, "could not store the key's App Store Connect usage");
+                    return;
+                }
+            }
+        }
     }
 
     /// Apps with versions, recent builds, and the phased releases in flight, as a snapshot.
@@ -597,6 +793,7 @@ impl Inner {
         &self,
         key: &ApiKeyRecord,
         err: &AscError,
+        spent: Spent,
         now: DateTime<Utc>,
     ) -> (usize, usize) {
         let (status, code, message) = match err {
@@ -620,23 +817,28 @@ impl Inner {
                 let until = now + TimeDelta::from_std(pause).unwrap_or(TimeDelta::minutes(1));
                 self.note_rate_limit(&key.id, until);
                 tracing::warn!(key = %key.id, error = %err, "rate limited; key skipped until the limit resets");
+                self.save_usage(key, spent, now).await;
                 return (0, 0);
             }
             other => {
                 tracing::warn!(key = %key.id, error = %other, "App Store Connect unavailable for this key; skipped this time");
+                self.save_usage(key, spent, now).await;
                 return (0, 0);
             }
         };
         if key.status == status && key.status_code == Some(code) {
+            self.save_usage(key, spent, now).await;
             return (0, 0);
         }
         let mut next = key.clone();
+        next.asc_usage = self.settle_usage(key, spent, now);
         next.status = status;
         next.status_code = Some(code);
         next.status_message = Some(message.to_owned());
         next.updated_at = now;
         next.revision = key.revision + 1;
         if !self.update_key_once(key, &next).await {
+            self.save_usage(key, spent, now).await;
             return (0, 0);
         }
         tracing::warn!(key = %key.id, status = status.as_str(), code = code.as_str(), "key status changed by the sweep");
@@ -654,6 +856,7 @@ impl Inner {
         key: &ApiKeyRecord,
         apps: usize,
         committed: bool,
+        spent: Spent,
         now: DateTime<Utc>,
     ) -> (usize, usize) {
         let recovered = key.status != KeyStatus::Valid;
@@ -661,10 +864,13 @@ impl Inner {
         let stale = key
             .last_swept_at
             .is_none_or(|at| now - at >= self.config.swept_at_refresh);
-        if !(recovered || committed || stale || key.apps_count != apps_count) {
+        let usage = self.settle_usage(key, spent, now);
+        let usage_changed = usage != key.asc_usage;
+        if !(recovered || committed || stale || usage_changed || key.apps_count != apps_count) {
             return (0, 0);
         }
         let mut next = key.clone();
+        next.asc_usage = usage;
         next.apps_count = apps_count;
         next.last_swept_at = Some(now);
         next.updated_at = now;
@@ -675,7 +881,13 @@ impl Inner {
             next.status_message = None;
             next.validated_at = Some(now);
         }
-        if !self.update_key_once(key, &next).await || !recovered {
+        if !self.update_key_once(key, &next).await {
+            if usage_changed {
+                self.save_usage(key, spent, now).await;
+            }
+            return (0, 0);
+        }
+        if !recovered {
             return (0, 0);
         }
         tracing::info!(key = %key.id, "key works again");

@@ -1,28 +1,135 @@
-//! The sweep Lambda's handler: an EventBridge schedule (or an on-demand invoke) runs one sweep.
+//! The sweep Lambda's handler. It receives two kinds of events and tells them apart by shape:
+//! - an EventBridge schedule, or `{}` from an on-demand invoke (`POST /v1/sweeps`): one sweep,
+//!   inline when the keys fit in one shard or no queue is configured, otherwise planned into shards
+//!   queued on SQS (`SWEEP_QUEUE_URL`);
+//! - an SQS batch of those shards (the queue's event source mapping): each shard is swept, then
+//!   the delivery pass runs once. Shards that failed on the store are returned as batch item
+//!   failures (`ReportBatchItemFailures`), so SQS delivers only them again; a retried shard reads
+//!   the snapshots again and its commits are conditional on them, so no event is recorded twice.
 
 use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use serde_json::Value;
-use shipwatch_service::sweep::{SweepReport, SweepService};
+use shipwatch_service::fanout::{FanoutSweep, ScheduledSweep, ShardOutcome, SweepShard};
+use shipwatch_service::sweep::SweepService;
 
-/// The one thing this handler needs: run a sweep.
+/// What the handler drives: a scheduled sweep, one shard, the delivery pass.
 #[async_trait]
-pub trait RunSweep: Send + Sync {
-    async fn run_sweep(&self) -> SweepReport;
+pub trait SweepEntry: Send + Sync {
+    async fn on_schedule(&self) -> ScheduledSweep;
+    async fn run_shard(&self, shard: &SweepShard) -> ShardOutcome;
+    async fn deliver_due(&self) -> usize;
 }
 
 #[async_trait]
-impl RunSweep for SweepService {
-    async fn run_sweep(&self) -> SweepReport {
-        self.run().await
+impl SweepEntry for FanoutSweep {
+    async fn on_schedule(&self) -> ScheduledSweep {
+        FanoutSweep::on_schedule(self).await
+    }
+    async fn run_shard(&self, shard: &SweepShard) -> ShardOutcome {
+        FanoutSweep::run_shard(self, shard).await
+    }
+    async fn deliver_due(&self) -> usize {
+        FanoutSweep::deliver_due(self).await
     }
 }
 
-/// Runs one sweep whatever the event says (a schedule, or `{}` from an on-demand invoke) and returns
-/// its report, which also lands in the logs.
-pub async fn handle<S: RunSweep>(sweeper: &S, event: Value) -> SweepReport {
-    let source = event.get("source").and_then(Value::as_str).unwrap_or("direct invoke");
+/// A sweep service without a queue: every scheduled sweep runs inline.
+#[async_trait]
+impl SweepEntry for SweepService {
+    async fn on_schedule(&self) -> ScheduledSweep {
+        ScheduledSweep::Inline(self.run().await)
+    }
+    async fn run_shard(&self, shard: &SweepShard) -> ShardOutcome {
+        let report = self.run_for_keys(&shard.key_ids).await;
+        ShardOutcome {
+            sweep_id: shard.sweep_id.clone(),
+            shard: shard.shard,
+            of: shard.of,
+            stale: false,
+            report,
+        }
+    }
+    async fn deliver_due(&self) -> usize {
+        SweepService::deliver_due(self).await
+    }
+}
+
+/// Handles one invocation and returns what Lambda should get back: the sweep's report for a
+/// schedule, an `SqsBatchResponse` (`{"batchItemFailures": [...]}`) for an SQS batch.
+pub async fn handle<S: SweepEntry>(sweep: &S, event: Value) -> Value {
+    if is_sqs_batch(&event) {
+        return match serde_json::from_value::<SqsEvent>(event) {
+            Ok(batch) => to_json(&handle_shards(sweep, batch).await),
+            Err(err) => {
+                // Not one record can be named, so Lambda must retry the whole batch.
+                tracing::error!(error = %err, "SQS event could not be read");
+                serde_json::json!({ "error": "the SQS event could not be read" })
+            }
+        };
+    }
+    let source = event
+        .get("source")
+        .and_then(Value::as_str)
+        .unwrap_or("direct invoke");
     tracing::info!(source, "sweep requested");
-    let report = sweeper.run_sweep().await;
-    tracing::info!(?report, "sweep finished");
-    report
+    let outcome = sweep.on_schedule().await;
+    tracing::info!(?outcome, "scheduled sweep done");
+    to_json(&outcome)
+}
+
+/// `{"Records": [{"eventSource": "aws:sqs", ...}, ...]}`.
+fn is_sqs_batch(event: &Value) -> bool {
+    event
+        .get("Records")
+        .and_then(Value::as_array)
+        .and_then(|records| records.first())
+        .and_then(|record| record.get("eventSource"))
+        .and_then(Value::as_str)
+        == Some("aws:sqs")
+}
+
+/// Sweeps each shard of the batch, then delivers; names the messages SQS should deliver again.
+pub async fn handle_shards<S: SweepEntry>(sweep: &S, batch: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for message in batch.records {
+        let Some(message_id) = message.message_id else {
+            tracing::error!("SQS message without a message id; skipped");
+            continue;
+        };
+        let shard = match message
+            .body
+            .as_deref()
+            .map(serde_json::from_str::<SweepShard>)
+        {
+            Some(Ok(shard)) => shard,
+            _ => {
+                // Never sweepable; failing it lets the queue move it to the dead-letter queue.
+                tracing::error!(message = %message_id, "SQS message is not a sweep shard");
+                response.add_failure(message_id);
+                continue;
+            }
+        };
+        let outcome = sweep.run_shard(&shard).await;
+        if outcome.needs_retry() {
+            tracing::warn!(message = %message_id, sweep = %outcome.sweep_id, shard = outcome.shard,
+                of = outcome.of, keys_failed = outcome.report.keys_failed,
+                "shard failed on the store; SQS delivers it again");
+            response.add_failure(message_id);
+        }
+    }
+    let attempts = sweep.deliver_due().await;
+    tracing::info!(
+        delivery_attempts = attempts,
+        failed_shards = response.batch_item_failures.len(),
+        "shard batch done"
+    );
+    response
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "handler result could not be serialized");
+        Value::Null
+    })
 }

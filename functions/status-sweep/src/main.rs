@@ -1,15 +1,18 @@
-//! Lambda entry point of the scheduled status sweep: wiring only.
+//! Lambda entry point of the status sweep (schedule and SQS shard batches): wiring only.
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use shipwatch_adapters::queue::SqsShardQueue;
+use shipwatch_adapters::wiring::Services;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let services = shipwatch_adapters::wiring::Services::from_env().await?;
-    let sweeper = services.sweeper.clone();
+    let services = Services::from_env().await?;
+    let queue = SqsShardQueue::from_settings(&services.settings).await;
+    let sweep = services.fanout_sweep(queue);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let sweeper = sweeper.clone();
-        async move { Ok::<_, lambda_runtime::Error>(status_sweep::handle(&sweeper, event.payload).await) }
+        let sweep = sweep.clone();
+        async move { Ok::<_, lambda_runtime::Error>(status_sweep::handle(&sweep, event.payload).await) }
     }))
     .await
 }

@@ -1,0 +1,360 @@
+//! Scale-out of the sweep: when a deployment has more keys than one invocation should sweep, the
+//! scheduled sweep splits them into shards and hands those to a queue ([`ShardQueue`]: SQS on
+//! AWS), whose consumers sweep one shard each. Small deployments (every key fits in one shard, or
+//! no queue configured) sweep inline as before.
+//!
+//! Shards of one sweep are disjoint and together hold every sweepable key. A shard may be
+//! delivered more than once (SQS is at-least-once, and a failed shard is retried): that never
+//! doubles an event, because each key's commit is conditional on the snapshot version it read,
+//! and a retried shard reads the snapshots again.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use shipwatch_shared::clock::Clock;
+
+use crate::model::KeyRecordId;
+use crate::sweep::{SweepReport, SweepService};
+
+/// `SWEEP_SHARD_SIZE` when unset. A key costs 2-3 sequential App Store Connect requests (about
+/// 0.3-1 s of waiting) and the sweep overlaps up to `SWEEP_CONCURRENCY` keys, so 1,000 keys take a
+/// few seconds: far inside the function timeout even when Apple is ten times slower, few enough that
+/// a retried shard repeats little, many enough that per-invocation overhead stays small. See the
+/// "Scale-out" section of `docs/performance.md`.
+pub const DEFAULT_SHARD_SIZE: usize = 1000;
+/// Largest `SWEEP_SHARD_SIZE`: a shard's message (about 40 bytes per key id) must stay well
+/// inside SQS's 256 KiB message limit.
+pub const MAX_SHARD_SIZE: usize = 5000;
+
+/// One part of a sweep, as queued (its JSON is the message body).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepShard {
+    /// The scheduled sweep this shard belongs to (for logs).
+    pub sweep_id: String,
+    /// 1-based position among the sweep's shards.
+    pub shard: u32,
+    /// How many shards the sweep has.
+    pub of: u32,
+    /// When the sweep was planned; a shard older than [`FanoutConfig::shard_max_age`] is dropped.
+    pub planned_at: DateTime<Utc>,
+    pub key_ids: Vec<KeyRecordId>,
+}
+
+/// Failure to hand shards to the queue. Messages carry no key material.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the shard queue is unavailable: {0}")]
+    Unavailable(String),
+    /// Some shards were queued, others refused.
+    #[error("{failed} of {total} shards could not be queued: {reason}")]
+    Partial {
+        failed: usize,
+        total: usize,
+        reason: String,
+    },
+    #[error("a shard could not be encoded: {0}")]
+    Encode(String),
+}
+
+/// Where a fanned-out sweep's shards go (SQS on AWS).
+#[async_trait]
+pub trait ShardQueue: Send + Sync {
+    /// Queues every shard, one message each.
+    async fn enqueue(&self, shards: &[SweepShard]) -> Result<(), QueueError>;
+}
+
+/// How the sweep of a set of keys is carried out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SweepPlan {
+    /// Everything fits in one invocation.
+    Inline,
+    Shards(Vec<SweepShard>),
+}
+
+/// Splits `keys` into shards of at most `shard_size` keys (sizes differ by at most one), in
+/// order; [`SweepPlan::Inline`] when they fit in one. Pure: the planner of every scheduled sweep.
+pub fn plan(
+    keys: &[KeyRecordId],
+    shard_size: usize,
+    sweep_id: &str,
+    planned_at: DateTime<Utc>,
+) -> SweepPlan {
+    let shard_size = shard_size.max(1);
+    if keys.len() <= shard_size {
+        return SweepPlan::Inline;
+    }
+    let count = keys.len().div_ceil(shard_size);
+    let (base, larger) = (keys.len() / count, keys.len() % count);
+    let of = u32::try_from(count).unwrap_or(u32::MAX);
+    let mut rest = keys;
+    let mut shards = Vec::with_capacity(count);
+    for index in 0..count {
+        let size = base + usize::from(index < larger);
+        let (part, tail) = rest.split_at(size);
+        rest = tail;
+        shards.push(SweepShard {
+            sweep_id: sweep_id.to_owned(),
+            shard: u32::try_from(index + 1).unwrap_or(u32::MAX),
+            of,
+            planned_at,
+            key_ids: part.to_vec(),
+        });
+    }
+    SweepPlan::Shards(shards)
+}
+
+/// Tuning of the fan-out.
+#[derive(Clone, Debug)]
+pub struct FanoutConfig {
+    /// Most keys per shard (`SWEEP_SHARD_SIZE`); at most this many keys are swept inline.
+    pub shard_size: usize,
+    /// A shard received later than this after planning is dropped unswept: newer sweeps cover its
+    /// keys, and a backlog must not grow without bound when consumers fall behind.
+    pub shard_max_age: TimeDelta,
+}
+
+impl Default for FanoutConfig {
+    fn default() -> Self {
+        Self {
+            shard_size: DEFAULT_SHARD_SIZE,
+            shard_max_age: TimeDelta::minutes(15),
+        }
+    }
+}
+
+/// What a scheduled sweep did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum ScheduledSweep {
+    /// Swept in this invocation (the report of [`SweepService::run`]).
+    Inline(SweepReport),
+    /// Split into shards for the queue's consumers.
+    FannedOut(FanoutReport),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FanoutReport {
+    pub sweep_id: String,
+    /// Sweepable keys planned.
+    pub keys: usize,
+    pub shards: usize,
+    /// Shards the queue accepted (the rest wait for the next scheduled sweep).
+    pub shards_enqueued: usize,
+    pub keys_revalidated: usize,
+}
+
+/// What one shard's sweep did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShardOutcome {
+    pub sweep_id: String,
+    pub shard: u32,
+    pub of: u32,
+    /// Dropped unswept because it was older than [`FanoutConfig::shard_max_age`].
+    pub stale: bool,
+    pub report: SweepReport,
+}
+
+impl ShardOutcome {
+    /// Some key failed on the store: the queue should deliver the shard again.
+    pub fn needs_retry(&self) -> bool {
+        self.report.keys_failed > 0
+    }
+}
+
+/// The sweep as a deployment runs it: inline, or planned into shards for a queue.
+#[derive(Clone)]
+pub struct FanoutSweep {
+    sweeper: SweepService,
+    queue: Option<Arc<dyn ShardQueue>>,
+    clock: Arc<dyn Clock>,
+    config: FanoutConfig,
+}
+
+impl FanoutSweep {
+    /// Without a queue every sweep runs inline.
+    pub fn new(
+        sweeper: SweepService,
+        queue: Option<Arc<dyn ShardQueue>>,
+        clock: Arc<dyn Clock>,
+        config: FanoutConfig,
+    ) -> Self {
+        Self {
+            sweeper,
+            queue,
+            clock,
+            config,
+        }
+    }
+
+    pub fn sweeper(&self) -> &SweepService {
+        &self.sweeper
+    }
+
+    /// A scheduled (or on-demand) sweep: due re-validations, then every sweepable key inline when
+    /// they fit in one shard or no queue is configured, otherwise planned and queued.
+    pub async fn on_schedule(&self) -> ScheduledSweep {
+        let Some(queue) = &self.queue else {
+            return ScheduledSweep::Inline(self.sweeper.run().await);
+        };
+        let revalidated = self.sweeper.revalidate_due().await;
+        let keys = match self.sweeper.sweepable_keys().await {
+            Ok(keys) => keys,
+            Err(err) => {
+                tracing::error!(error = %err, "sweep could not list keys");
+                Vec::new()
+            }
+        };
+        let ids: Vec<KeyRecordId> = keys.iter().map(|key| key.id.clone()).collect();
+        let sweep_id = uuid::Uuid::new_v4().to_string();
+        let shards = match plan(&ids, self.config.shard_size, &sweep_id, self.clock.now()) {
+            SweepPlan::Inline => {
+                let mut report = self.sweeper.sweep_records(keys).await;
+                report.keys_revalidated = revalidated;
+                report.delivery_attempts = self.sweeper.deliver_due().await;
+                tracing::info!(?report, "sweep finished inline");
+                return ScheduledSweep::Inline(report);
+            }
+            SweepPlan::Shards(shards) => shards,
+        };
+        let shards_enqueued = match queue.enqueue(&shards).await {
+            Ok(()) => shards.len(),
+            Err(QueueError::Partial { failed, total, .. }) => {
+                tracing::error!(sweep = %sweep_id, failed, total, "some shards could not be queued; their keys wait for the next sweep");
+                total.saturating_sub(failed)
+            }
+            Err(err) => {
+                tracing::error!(sweep = %sweep_id, error = %err, "shards could not be queued; their keys wait for the next sweep");
+                0
+            }
+        };
+        let report = FanoutReport {
+            sweep_id,
+            keys: ids.len(),
+            shards: shards.len(),
+            shards_enqueued,
+            keys_revalidated: revalidated,
+        };
+        tracing::info!(?report, "sweep fanned out");
+        ScheduledSweep::FannedOut(report)
+    }
+
+    /// Sweeps one shard's keys (without the delivery pass; see [`Self::deliver_due`]).
+    pub async fn run_shard(&self, shard: &SweepShard) -> ShardOutcome {
+        let age = self.clock.now() - shard.planned_at;
+        if age > self.config.shard_max_age {
+            tracing::warn!(sweep = %shard.sweep_id, shard = shard.shard, of = shard.of,
+                age_seconds = age.num_seconds(),
+                "shard too old; dropped (newer sweeps cover its keys). Consumers are falling behind: raise the queue's maximum concurrency or the schedule interval");
+            return ShardOutcome {
+                sweep_id: shard.sweep_id.clone(),
+                shard: shard.shard,
+                of: shard.of,
+                stale: true,
+                report: SweepReport::default(),
+            };
+        }
+        let report = self.sweeper.run_for_keys(&shard.key_ids).await;
+        tracing::info!(sweep = %shard.sweep_id, shard = shard.shard, of = shard.of, ?report, "shard swept");
+        ShardOutcome {
+            sweep_id: shard.sweep_id.clone(),
+            shard: shard.shard,
+            of: shard.of,
+            stale: false,
+            report,
+        }
+    }
+
+    /// The delivery pass, after a batch of shards.
+    pub async fn deliver_due(&self) -> usize {
+        self.sweeper.deliver_due().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    fn ids(count: usize) -> Vec<KeyRecordId> {
+        (0..count)
+            .map(|i| KeyRecordId(format!("key-{i}")))
+            .collect()
+    }
+
+    #[test]
+    fn keys_that_fit_in_one_shard_are_swept_inline() {
+        let now = Utc::now();
+        for count in [0, 1, 199, 200] {
+            assert_eq!(
+                plan(&ids(count), 200, "s", now),
+                SweepPlan::Inline,
+                "{count}"
+            );
+        }
+    }
+
+    #[test]
+    fn shards_are_disjoint_complete_balanced_and_bounded() {
+        let now = Utc::now();
+        for size in [1, 2, 3, 7, 200, 1000] {
+            for count in [size + 1, 2 * size, 2 * size + 1, 10 * size - 1, 5003] {
+                if count <= size {
+                    continue;
+                }
+                let keys = ids(count);
+                let SweepPlan::Shards(shards) = plan(&keys, size, "sweep-1", now) else {
+                    panic!("{count} keys of at most {size} per shard must be sharded");
+                };
+                assert_eq!(shards.len(), count.div_ceil(size), "{count}/{size}");
+                let of = shards.len() as u32;
+                let mut seen = HashSet::new();
+                let mut in_order = Vec::new();
+                for (index, shard) in shards.iter().enumerate() {
+                    assert_eq!(shard.shard, index as u32 + 1);
+                    assert_eq!(shard.of, of);
+                    assert_eq!(shard.sweep_id, "sweep-1");
+                    assert!(!shard.key_ids.is_empty() && shard.key_ids.len() <= size);
+                    for id in &shard.key_ids {
+                        assert!(seen.insert(id.clone()), "{id} in two shards");
+                    }
+                    in_order.extend(shard.key_ids.iter().cloned());
+                }
+                assert_eq!(in_order, keys, "every key exactly once, in order");
+                let sizes: Vec<usize> = shards.iter().map(|s| s.key_ids.len()).collect();
+                let (min, max) = (sizes.iter().min(), sizes.iter().max());
+                assert!(
+                    max.zip(min).is_some_and(|(max, min)| max - min <= 1),
+                    "{sizes:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_zero_shard_size_is_treated_as_one() {
+        let SweepPlan::Shards(shards) = plan(&ids(3), 0, "s", Utc::now()) else {
+            panic!("3 keys at 1 per shard");
+        };
+        assert_eq!(shards.len(), 3);
+    }
+
+    #[test]
+    fn the_message_body_round_trips() {
+        let shard = SweepShard {
+            sweep_id: "s".into(),
+            shard: 2,
+            of: 3,
+            planned_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default(),
+            key_ids: ids(2),
+        };
+        let body = serde_json::to_string(&shard).unwrap_or_default();
+        assert_eq!(
+            body,
+            r#"{"sweep_id":"s","shard":2,"of":3,"planned_at":"2027-01-15T08:00:00Z","key_ids":["key-0","key-1"]}"#
+        );
+        assert_eq!(serde_json::from_str::<SweepShard>(&body).ok(), Some(shard));
+    }
+}

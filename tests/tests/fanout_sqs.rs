@@ -1,0 +1,616 @@
+//! The sweep's fan-out through SQS, against moto's SQS: the scheduled invocation plans shards and
+//! queues them (the real `SqsShardQueue`), the messages received from moto are handed to the
+//! status-sweep handler as the SQS Lambda event the event source mapping would send, and the
+//! keys' accounts are served by the fake App Store Connect. Records live in the embedded store.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use shipwatch_adapters::delivery::HttpDeliverer;
+use shipwatch_adapters::queue::SqsShardQueue;
+use shipwatch_service::fanout::{FanoutConfig, FanoutSweep, ShardQueue, SweepShard};
+use shipwatch_service::model::*;
+use shipwatch_service::ports::{StoreError, StoreResult, Stores, SweepCommit, SweepStore};
+use shipwatch_service::sweep::{SweepConfig, SweepService};
+use shipwatch_shared::asc::{AscClient, AscConfig};
+use shipwatch_shared::clock::{Clock, ManualClock};
+use shipwatch_tests::fake_asc::{FakeApp, FakeAsc, FakeVersion};
+use shipwatch_tests::moto::moto;
+use shipwatch_tests::test_keys::TestKey;
+
+/// Fails `commit_sweep` for one key while `failures_left` > 0 (a store outage in the middle of
+/// a shard); everything else goes to the real store.
+struct FlakyCommits {
+    inner: Arc<dyn SweepStore>,
+    key: std::sync::Mutex<Option<KeyRecordId>>,
+    failures_left: AtomicUsize,
+}
+
+#[async_trait]
+impl SweepStore for FlakyCommits {
+    async fn get_snapshot(&self, key: &KeyRecordId) -> StoreResult<Option<StoredSnapshot>> {
+        self.inner.get_snapshot(key).await
+    }
+    async fn commit_sweep(&self, commit: &SweepCommit) -> StoreResult<()> {
+        let targeted = self
+            .key
+            .lock()
+            .map(|key| key.as_ref() == Some(&commit.snapshot.key_record_id))
+            .unwrap_or(false);
+        if targeted
+            && self
+                .failures_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Err(StoreError::Unavailable(
+                "injected fault: commit_sweep".into(),
+            ));
+        }
+        self.inner.commit_sweep(commit).await
+    }
+    async fn append_events(
+        &self,
+        events: &[EventRecord],
+        deliveries: &[DeliveryRecord],
+    ) -> StoreResult<()> {
+        self.inner.append_events(events, deliveries).await
+    }
+    async fn list_events(
+        &self,
+        team: &TeamId,
+        query: &EventQuery,
+    ) -> StoreResult<Page<EventWithDeliveries>> {
+        self.inner.list_events(team, query).await
+    }
+    async fn get_event(&self, id: &EventId) -> StoreResult<Option<EventRecord>> {
+        self.inner.get_event(id).await
+    }
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        self.inner.due_deliveries(now, limit).await
+    }
+    async fn update_delivery(
+        &self,
+        delivery: &DeliveryRecord,
+        expected_revision: u64,
+    ) -> StoreResult<()> {
+        self.inner
+            .update_delivery(delivery, expected_revision)
+            .await
+    }
+}
+
+/// One watched key: its record id and the version whose state the test changes.
+struct WatchedKey {
+    id: KeyRecordId,
+    version_id: String,
+}
+
+struct Harness {
+    asc: FakeAsc,
+    clock: Arc<ManualClock>,
+    stores: Stores,
+    flaky: Arc<FlakyCommits>,
+    team: TeamId,
+    keys: Vec<WatchedKey>,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    queue_arn: String,
+    fanout: FanoutSweep,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn start(key_count: usize, shard_size: usize) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(ManualClock::starting_now());
+        let asc = FakeAsc::start_with_clock(clock.clone()).await;
+        let real = shipwatch_adapters::embedded::stores(dir.path()).expect("embedded store");
+        let flaky = Arc::new(FlakyCommits {
+            inner: real.sweeps.clone(),
+            key: std::sync::Mutex::new(None),
+            failures_left: AtomicUsize::new(0),
+        });
+        let stores = Stores {
+            sweeps: flaky.clone(),
+            ..real
+        };
+        let team = TeamId::generate();
+        stores
+            .teams
+            .insert_team(&Team {
+                id: team.clone(),
+                name: "Fan-out".into(),
+                token_hash: format!("{:064x}", rand::random::<u128>()),
+                created_at: clock.now(),
+            })
+            .await
+            .expect("team");
+        let mut keys = Vec::new();
+        for index in 0..key_count {
+            keys.push(add_key(&asc, &stores, &team, clock.now(), index).await);
+        }
+
+        let moto = moto().await;
+        let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config());
+        let created = sqs
+            .create_queue()
+            .queue_name(shipwatch_tests::moto::unique_table_name("shards"))
+            .attributes(QueueAttributeName::VisibilityTimeout, "120")
+            .send()
+            .await
+            .expect("moto creates the queue");
+        let queue_url = created.queue_url().expect("queue url").to_owned();
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes()
+            .and_then(|attributes| attributes.get(&QueueAttributeName::QueueArn).cloned())
+            .expect("queue arn");
+        let queue: Arc<dyn ShardQueue> = Arc::new(SqsShardQueue::new(sqs.clone(), &queue_url));
+
+        let sweeper = SweepService::new(
+            stores.clone(),
+            AscClient::with_clock(
+                AscConfig::new(&asc.base_url()).expect("fake url"),
+                clock.clone(),
+            )
+            .expect("client"),
+            Arc::new(HttpDeliverer::new(true, Duration::from_secs(5)).expect("deliverer")),
+            clock.clone(),
+            SweepConfig::default(),
+        );
+        let fanout = FanoutSweep::new(
+            sweeper,
+            Some(queue),
+            clock.clone(),
+            FanoutConfig {
+                shard_size,
+                ..FanoutConfig::default()
+            },
+        );
+        Self {
+            asc,
+            clock,
+            stores,
+            flaky,
+            team,
+            keys,
+            sqs,
+            queue_url,
+            queue_arn,
+            fanout,
+            _dir: dir,
+        }
+    }
+
+    /// The status-sweep handler, as the EventBridge schedule invokes it.
+    async fn scheduled(&self) -> Value {
+        let event = json!({"version": "0", "id": "test", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012", "time": "2026-11-26T16:01:00Z",
+            "region": "us-east-1", "resources": [], "detail": {}});
+        status_sweep::handle(&self.fanout, event).await
+    }
+
+    /// Receives until `count` messages are in hand (moto answers at most 10 per call).
+    async fn receive(&self, count: usize) -> Vec<aws_sdk_sqs::types::Message> {
+        let mut messages = Vec::new();
+        for _ in 0..20 {
+            if messages.len() >= count {
+                break;
+            }
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await
+                .expect("receive");
+            messages.extend(received.messages().iter().cloned());
+        }
+        assert_eq!(messages.len(), count, "messages on the queue");
+        messages
+    }
+
+    /// The SQS event the event source mapping would invoke the function with.
+    fn lambda_event(&self, messages: &[aws_sdk_sqs::types::Message]) -> Value {
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|message| {
+                let attributes: HashMap<String, String> = message
+                    .attributes()
+                    .map(|attributes| {
+                        attributes
+                            .iter()
+                            .map(|(name, value)| (name.as_str().to_owned(), value.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({
+                    "messageId": message.message_id(),
+                    "receiptHandle": message.receipt_handle(),
+                    "body": message.body(),
+                    "attributes": attributes,
+                    "messageAttributes": {},
+                    "md5OfBody": message.md5_of_body(),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.queue_arn,
+                    "awsRegion": "us-east-1",
+                })
+            })
+            .collect();
+        json!({ "Records": records })
+    }
+
+    /// Hands the messages to the handler and, as the event source mapping does, deletes those not
+    /// reported as failures. Returns the failed message ids.
+    async fn consume(&self, messages: &[aws_sdk_sqs::types::Message]) -> Vec<String> {
+        let response = status_sweep::handle(&self.fanout, self.lambda_event(messages)).await;
+        let failed: Vec<String> = response["batchItemFailures"]
+            .as_array()
+            .unwrap_or_else(|| panic!("an SQS batch response: {response}"))
+            .iter()
+            .map(|failure| {
+                failure["itemIdentifier"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        for message in messages {
+            if !failed
+                .iter()
+                .any(|id| Some(id.as_str()) == message.message_id())
+            {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(message.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+        failed
+    }
+
+    /// Events recorded for one key, oldest first.
+    async fn events_of(&self, key: &KeyRecordId) -> Vec<EventRecord> {
+        let page = self
+            .stores
+            .sweeps
+            .list_events(
+                &self.team,
+                &EventQuery {
+                    limit: 100,
+                    ..EventQuery::default()
+                },
+            )
+            .await
+            .expect("events");
+        let mut events: Vec<EventRecord> = page
+            .items
+            .into_iter()
+            .map(|item| item.event)
+            .filter(|event| event.key_record_id.as_ref() == Some(key))
+            .collect();
+        events.reverse();
+        events
+    }
+
+    /// One planned, queued and consumed sweep; returns the shards it was split into.
+    async fn sweep_through_the_queue(&self, expected_shards: usize) -> Vec<SweepShard> {
+        let outcome = self.scheduled().await;
+        assert_eq!(outcome["mode"], "fanned_out", "{outcome}");
+        assert_eq!(outcome["shards"], expected_shards, "{outcome}");
+        assert_eq!(outcome["shards_enqueued"], expected_shards, "{outcome}");
+        let messages = self.receive(expected_shards).await;
+        let failed = self.consume(&messages).await;
+        assert!(failed.is_empty(), "no shard fails: {failed:?}");
+        shards_of(&messages)
+    }
+}
+
+fn shards_of(messages: &[aws_sdk_sqs::types::Message]) -> Vec<SweepShard> {
+    messages
+        .iter()
+        .map(|message| {
+            serde_json::from_str(message.body().unwrap_or_default()).expect("a shard body")
+        })
+        .collect()
+}
+
+/// A `valid` key with one app and one version, its `.p8` in the secret store, known to the fake.
+async fn add_key(
+    asc: &FakeAsc,
+    stores: &Stores,
+    team: &TeamId,
+    now: DateTime<Utc>,
+    index: usize,
+) -> WatchedKey {
+    let test_key = TestKey::generate();
+    asc.register_key(&test_key);
+    let app_id =
+        (6_400_000_000u64 + index as u64 + u64::from(rand::random::<u32>()) * 100).to_string();
+    let version_id = format!("version-{app_id}");
+    asc.add_app(
+        &test_key.issuer_id,
+        FakeApp::new(
+            &app_id,
+            &format!("App {index}"),
+            &format!("com.example.app{index}"),
+        ),
+    );
+    asc.add_version(FakeVersion::new(
+        &version_id,
+        &app_id,
+        "1.0",
+        "IOS",
+        "PREPARE_FOR_SUBMISSION",
+    ));
+    let record = ApiKeyRecord {
+        id: KeyRecordId::generate(),
+        team_id: team.clone(),
+        name: format!("key {index}"),
+        key_id: test_key.key_id.clone(),
+        issuer_id: test_key.issuer_id.clone(),
+        public_key_fingerprint: test_key.expected_fingerprint(),
+        status: KeyStatus::Valid,
+        status_code: None,
+        status_message: None,
+        apps_count: Some(1),
+        validated_at: Some(now),
+        last_swept_at: None,
+        created_at: now,
+        updated_at: now,
+        validation_attempts: 1,
+        next_validation_at: None,
+        revision: 1,
+        asc_usage: None,
+    };
+    stores.keys.insert_key(&record).await.expect("key");
+    stores
+        .secrets
+        .put_secret(
+            &record.secret_name(),
+            &SecretValue::new(test_key.pem.clone()),
+        )
+        .await
+        .expect("secret");
+    WatchedKey {
+        id: record.id,
+        version_id,
+    }
+}
+
+#[tokio::test]
+async fn a_scheduled_sweep_fans_out_through_sqs_and_records_each_change_once() {
+    let harness = Harness::start(5, 2).await;
+
+    // Baseline: 5 keys at most 2 per shard are 3 shards, disjoint and complete.
+    let shards = harness.sweep_through_the_queue(3).await;
+    let mut planned: Vec<KeyRecordId> = shards.iter().flat_map(|s| s.key_ids.clone()).collect();
+    let distinct: HashSet<KeyRecordId> = planned.iter().cloned().collect();
+    assert_eq!(distinct.len(), planned.len(), "no key in two shards");
+    planned.sort();
+    let mut all: Vec<KeyRecordId> = harness.keys.iter().map(|k| k.id.clone()).collect();
+    all.sort();
+    assert_eq!(planned, all, "every key in a shard");
+    assert!(shards.iter().all(|s| s.of == 3 && s.key_ids.len() <= 2));
+    assert_eq!(
+        shards
+            .iter()
+            .map(|s| s.sweep_id.as_str())
+            .collect::<HashSet<_>>()
+            .len(),
+        1,
+        "one sweep"
+    );
+    for key in &harness.keys {
+        assert!(
+            harness.events_of(&key.id).await.is_empty(),
+            "the first sweep is a silent baseline"
+        );
+        let snapshot = harness
+            .stores
+            .sweeps
+            .get_snapshot(&key.id)
+            .await
+            .expect("read");
+        assert!(snapshot.is_some(), "each key's shard stored its baseline");
+    }
+
+    // Every key's version moves on; one fanned-out sweep records each change once.
+    for key in &harness.keys {
+        harness
+            .asc
+            .set_version_state(&key.version_id, "WAITING_FOR_REVIEW");
+    }
+    harness.clock.advance(Duration::from_secs(60));
+    let outcome = harness.scheduled().await;
+    let messages = harness.receive(3).await;
+    assert_eq!(outcome["shards"], 3);
+    assert!(harness.consume(&messages).await.is_empty());
+    for key in &harness.keys {
+        let events = harness.events_of(&key.id).await;
+        assert_eq!(events.len(), 1, "one event per change");
+        assert_eq!(events[0].event_type, "shipwatch.app_version.state_changed");
+        assert_eq!(events[0].data["new_state"], "WAITING_FOR_REVIEW");
+    }
+
+    // SQS delivers at least once: the same messages handled again record nothing new.
+    let again = status_sweep::handle(&harness.fanout, harness.lambda_event(&messages)).await;
+    assert_eq!(again["batchItemFailures"], json!([]));
+    for key in &harness.keys {
+        assert_eq!(
+            harness.events_of(&key.id).await.len(),
+            1,
+            "no duplicate event"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failing_shard_is_reported_and_retried_without_duplicate_events() {
+    let harness = Harness::start(3, 1).await;
+    harness.sweep_through_the_queue(3).await;
+
+    for key in &harness.keys {
+        harness
+            .asc
+            .set_version_state(&key.version_id, "WAITING_FOR_REVIEW");
+    }
+    let failing = harness.keys[1].id.clone();
+    *harness.flaky.key.lock().expect("lock") = Some(failing.clone());
+    harness.flaky.failures_left.store(1, Ordering::SeqCst);
+    harness.clock.advance(Duration::from_secs(60));
+
+    let outcome = harness.scheduled().await;
+    assert_eq!(outcome["shards"], 3, "{outcome}");
+    let messages = harness.receive(3).await;
+    let failed = harness.consume(&messages).await;
+    let failing_message = messages
+        .iter()
+        .find(|message| {
+            serde_json::from_str::<SweepShard>(message.body().unwrap_or_default())
+                .is_ok_and(|shard| shard.key_ids == vec![failing.clone()])
+        })
+        .and_then(|message| message.message_id())
+        .expect("the failing key's shard")
+        .to_owned();
+    assert_eq!(
+        failed,
+        vec![failing_message.clone()],
+        "only the failed shard is reported"
+    );
+    assert!(
+        harness.events_of(&failing).await.is_empty(),
+        "nothing half-recorded"
+    );
+    for key in harness.keys.iter().filter(|k| k.id != failing) {
+        assert_eq!(harness.events_of(&key.id).await.len(), 1);
+    }
+
+    // SQS makes the failed message visible again (here at once instead of after the visibility
+    // timeout); the other shards were deleted. The retry records the change once.
+    let receipt = messages
+        .iter()
+        .find(|m| m.message_id() == Some(failing_message.as_str()))
+        .and_then(|m| m.receipt_handle())
+        .expect("receipt")
+        .to_owned();
+    harness
+        .sqs
+        .change_message_visibility()
+        .queue_url(&harness.queue_url)
+        .receipt_handle(receipt)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .expect("visible again");
+    let retried = harness.receive(1).await;
+    assert_eq!(retried[0].message_id(), Some(failing_message.as_str()));
+    assert_eq!(
+        retried[0]
+            .attributes()
+            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+            .map(String::as_str),
+        Some("2"),
+        "the same message, received a second time"
+    );
+    assert!(
+        harness.consume(&retried).await.is_empty(),
+        "the retry succeeds"
+    );
+    let events = harness.events_of(&failing).await;
+    assert_eq!(events.len(), 1, "recorded once, by the retry");
+    assert_eq!(events[0].data["new_state"], "WAITING_FOR_REVIEW");
+
+    // A late duplicate of the shards that had succeeded changes nothing either.
+    let duplicate = status_sweep::handle(&harness.fanout, harness.lambda_event(&messages)).await;
+    assert_eq!(duplicate["batchItemFailures"], json!([]));
+    for key in &harness.keys {
+        assert_eq!(
+            harness.events_of(&key.id).await.len(),
+            1,
+            "no duplicate event"
+        );
+    }
+}
+
+#[tokio::test]
+async fn keys_that_fit_in_one_shard_are_swept_inline_without_the_queue() {
+    let harness = Harness::start(2, 2).await;
+    let outcome = harness.scheduled().await;
+    assert_eq!(outcome["mode"], "inline", "{outcome}");
+    assert_eq!(outcome["keys"], 2, "{outcome}");
+    let queued = harness
+        .sqs
+        .receive_message()
+        .queue_url(&harness.queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive");
+    assert!(queued.messages().is_empty(), "nothing queued");
+}
+
+#[tokio::test]
+async fn a_message_that_is_not_a_shard_is_reported_for_the_dead_letter_queue() {
+    let harness = Harness::start(1, 1).await;
+    let event = json!({"Records": [{
+        "messageId": "not-a-shard", "receiptHandle": "r", "body": "{\"hello\": 1}",
+        "attributes": {}, "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
+        "eventSourceARN": harness.queue_arn, "awsRegion": "us-east-1"}]});
+    let response = status_sweep::handle(&harness.fanout, event).await;
+    assert_eq!(
+        response,
+        json!({"batchItemFailures": [{"itemIdentifier": "not-a-shard"}]})
+    );
+}
+
+#[tokio::test]
+async fn a_shard_older_than_the_maximum_age_is_dropped_unswept() {
+    let harness = Harness::start(3, 1).await;
+    let outcome = harness.scheduled().await;
+    assert_eq!(outcome["shards"], 3, "{outcome}");
+    let messages = harness.receive(3).await;
+    harness.clock.advance(Duration::from_secs(16 * 60));
+    let before = harness.asc.total_requests();
+    assert!(
+        harness.consume(&messages).await.is_empty(),
+        "stale shards are not failures"
+    );
+    assert_eq!(
+        harness.asc.total_requests(),
+        before,
+        "no App Store Connect request"
+    );
+    for key in &harness.keys {
+        assert!(
+            harness
+                .stores
+                .sweeps
+                .get_snapshot(&key.id)
+                .await
+                .expect("read")
+                .is_none()
+        );
+    }
+}
