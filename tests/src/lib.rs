@@ -8,3 +8,27 @@ pub mod logs;
 pub mod moto;
 pub mod store_contract;
 pub mod app;
+
+/// Emits each scenario `async fn name(backend: Backend)` as two tests, `embedded::name` and
+/// `aws::name` (DynamoDB + Secrets Manager on moto), so one suite proves both store adapters.
+/// `returning super::T;` first when the scenarios return `T` (e.g. a `Result`).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_stores!(returning (); $($name),*);
+    };
+    (returning $ret:ty; $($name:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() -> $ret {
+                super::$name($crate::app::Backend::Embedded).await
+            })*
+        }
+        mod aws {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() -> $ret {
+                super::$name($crate::app::Backend::Aws).await
+            })*
+        }
+    };
+}

@@ -13,21 +13,8 @@ use shipwatch_tests::fake_asc::{FakeApp, FakeAsc, Failure};
 use shipwatch_tests::faults::{Faults, with_faults};
 use shipwatch_tests::test_keys::{self, TestKey};
 
-/// Runs each scenario against the embedded store and against DynamoDB + Secrets Manager on moto.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Embedded).await })*
-        }
-        mod aws {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Aws).await })*
-        }
-    };
-}
 
-on_both_stores!(
+shipwatch_tests::on_both_stores!(
     json_upload_is_validated_and_listed,
     multipart_upload_takes_the_key_id_from_the_file_name,
     every_rejected_upload_names_its_reason_and_stores_nothing,

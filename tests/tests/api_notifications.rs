@@ -17,21 +17,8 @@ use shipwatch_tests::receiver::{Receiver, RecordedRequest, ScriptedAnswer};
 use shipwatch_tests::standard_webhooks;
 use shipwatch_tests::test_keys::TestKey;
 
-/// Runs each scenario against the embedded store and against DynamoDB + Secrets Manager on moto.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Embedded).await })*
-        }
-        mod aws {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Aws).await })*
-        }
-    };
-}
 
-on_both_stores!(
+shipwatch_tests::on_both_stores!(
     sweeps_notify_every_destination_as_the_workflows_route,
     invalid_destinations_and_workflows_are_refused_with_their_code,
     private_destinations_are_refused_without_the_development_flag,

@@ -35,21 +35,9 @@ use shipwatch_tests::test_keys::TestKey;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// Runs each scenario against the embedded store and against DynamoDB + Secrets Manager on moto.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() -> super::TestResult { super::$name(super::Backend::Embedded).await })*
-        }
-        mod aws {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() -> super::TestResult { super::$name(super::Backend::Aws).await })*
-        }
-    };
-}
 
-on_both_stores!(
+shipwatch_tests::on_both_stores!(
+    returning super::TestResult;
     scripted_transitions_are_delivered_exactly_once,
     overlapping_sweeps_never_duplicate_a_transition,
     failing_receiver_is_retried_across_sweeps_with_the_same_webhook_id,
