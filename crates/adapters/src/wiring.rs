@@ -73,6 +73,8 @@ pub struct Services {
     pub validator: KeyValidator,
     pub deliverer: Arc<dyn Deliverer>,
     pub sweeper: SweepService,
+    /// Where scheduled sweeps too big for one invocation send their shards (`SWEEP_QUEUE_URL`).
+    pub shard_queue: Option<Arc<dyn ShardQueue>>,
 }
 
 impl Services {
@@ -82,7 +84,10 @@ impl Services {
         init_tracing(settings.log_format);
         let asc = AscConfig::from_env().map_err(|e| WiringError::Asc(e.to_string()))?;
         let stores = stores_for(&settings).await?;
-        Self::assemble(settings, asc, stores, Arc::new(SystemClock))
+        let shard_queue = crate::queue::SqsShardQueue::from_settings(&settings).await;
+        let mut services = Self::assemble(settings, asc, stores, Arc::new(SystemClock))?;
+        services.shard_queue = shard_queue;
+        Ok(services)
     }
 
     /// Builds the services on given stores (tests pass their own stores, clock and ASC root).
@@ -118,6 +123,7 @@ impl Services {
             validator,
             deliverer,
             sweeper,
+            shard_queue: None,
         })
     }
 
@@ -147,7 +153,7 @@ impl Services {
             clock: self.clock.clone(),
             admin_token_hash: admin_token_hash.into(),
             deliverer: self.deliverer.clone(),
-            sweeps: Arc::new(self.sweeper.clone()) as Arc<dyn SweepRunner>,
+            sweeps: Arc::new(self.fanout_sweep(self.shard_queue.clone())) as Arc<dyn SweepRunner>,
             allow_private_destinations: self.settings.allow_private_destinations,
         }
     }

@@ -412,13 +412,17 @@ impl SweepService {
 
 #[async_trait]
 impl crate::api::SweepRunner for SweepService {
-    async fn sweep_now(&self) -> serde_json::Value {
-        let report = self.run().await;
-        serde_json::to_value(&report).unwrap_or_else(|err| {
-            tracing::error!(error = %err, "sweep report could not be serialized");
-            serde_json::Value::Null
-        })
+    async fn sweep_now(&self) -> crate::api::SweepNow {
+        crate::api::SweepNow::Finished(report_json(&self.run().await))
     }
+}
+
+/// A report as JSON (it is plain data; the fallback only guards against a serializer bug).
+pub(crate) fn report_json(report: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(report).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "sweep report could not be serialized");
+        serde_json::Value::Null
+    })
 }
 
 /// Keys the sweep reads: working ones, and blocked ones (to notice the block was lifted).

@@ -2,14 +2,12 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use shipwatch_adapters::queue::SqsShardQueue;
 use shipwatch_adapters::wiring::Services;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let services = Services::from_env().await?;
-    let queue = SqsShardQueue::from_settings(&services.settings).await;
-    let sweep = services.fanout_sweep(queue);
+    let sweep = services.fanout_sweep(services.shard_queue.clone());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let sweep = sweep.clone();
         async move { Ok::<_, lambda_runtime::Error>(status_sweep::handle(&sweep, event.payload).await) }

@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiState;
+use super::{ApiState, SweepNow};
 use super::auth::{AdminAuth, TeamAuth};
 use crate::domain::render::cloud_event;
 use crate::domain::snapshot::KeySnapshot;
@@ -162,6 +162,12 @@ pub async fn apps(State(state): State<ApiState>, TeamAuth(team): TeamAuth) -> Re
     Ok(Json(json!({ "apps": apps })))
 }
 
-pub async fn sweep_now(State(state): State<ApiState>, _admin: AdminAuth) -> Json<Value> {
-    Json(state.sweeps.sweep_now().await)
+pub async fn sweep_now(
+    State(state): State<ApiState>,
+    _admin: AdminAuth,
+) -> (axum::http::StatusCode, Json<Value>) {
+    match state.sweeps.sweep_now().await {
+        SweepNow::Finished(report) => (axum::http::StatusCode::OK, Json(report)),
+        SweepNow::Started(plan) => (axum::http::StatusCode::ACCEPTED, Json(plan)),
+    }
 }

@@ -24,10 +24,19 @@ use crate::error::ApiError;
 use crate::keys::KeyService;
 use crate::ports::{Deliverer, Stores};
 
-/// Runs one sweep now and reports it (`POST /v1/sweeps`).
+/// What `POST /v1/sweeps` got done.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SweepNow {
+    /// The sweep ran here and finished: its report (200).
+    Finished(serde_json::Value),
+    /// The sweep was handed to shard workers and goes on after the answer (202).
+    Started(serde_json::Value),
+}
+
+/// Runs one sweep now (`POST /v1/sweeps`).
 #[async_trait]
 pub trait SweepRunner: Send + Sync {
-    async fn sweep_now(&self) -> serde_json::Value;
+    async fn sweep_now(&self) -> SweepNow;
 }
 
 /// What every handler can reach.
