@@ -479,39 +479,11 @@ async fn unreachable_destinations_and_missing_secrets_fail_without_leaking() {
     assert!(receiver.requests().is_empty());
 }
 
-/// A `MakeWriter` collecting everything logged.
-#[derive(Clone, Default)]
-struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for CapturedLogs {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
-    type Writer = CapturedLogs;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn delivery_logs_name_neither_the_url_nor_the_secret() {
-    let logs = CapturedLogs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "shipwatch_adapters=trace",
-        ))
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    // The process-wide capture (a scoped subscriber can miss events whose callsite interest another
+    // test thread cached first).
+    shipwatch_tests::logs::install();
     let receiver = Receiver::start().await.expect("receiver");
     receiver.fail_next(1, 500);
     let deliverer = allowing_deliverer();
@@ -522,7 +494,7 @@ async fn delivery_logs_name_neither_the_url_nor_the_secret() {
             .deliver(&destination(kind), &secrets, &event())
             .await;
     }
-    let logged = String::from_utf8_lossy(&logs.0.lock().expect("lock")).into_owned();
+    let logged = shipwatch_tests::logs::captured();
     assert!(
         logged.contains("delivery attempt"),
         "the attempt is logged: {logged}"
