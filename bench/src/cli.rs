@@ -33,12 +33,31 @@ internal (spawned by `sweep`):
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Sweep(SweepBenchOptions),
-    Requests { apps: Vec<usize> },
-    StoreWrites { keys: u64, apps: usize },
-    ColdStart { runs: usize, binaries: Vec<PathBuf> },
-    CriterionTable { dir: PathBuf, since_unix_seconds: u64 },
-    FakeAsc { apps: usize, latency: Duration },
-    SweepRun { keys: u64, apps: usize, concurrency: usize, asc_url: String },
+    Requests {
+        apps: Vec<usize>,
+    },
+    StoreWrites {
+        keys: u64,
+        apps: usize,
+    },
+    ColdStart {
+        runs: usize,
+        binaries: Vec<PathBuf>,
+    },
+    CriterionTable {
+        dir: PathBuf,
+        since_unix_seconds: u64,
+    },
+    FakeAsc {
+        apps: usize,
+        latency: Duration,
+    },
+    SweepRun {
+        keys: u64,
+        apps: usize,
+        concurrency: usize,
+        asc_url: String,
+    },
 }
 
 struct Flags {
@@ -70,11 +89,11 @@ impl Flags {
     fn one<T: FromStr>(&self, name: &str, default: T) -> Result<T, BenchError> {
         match self.values.get(name) {
             None => Ok(default),
-            Some(raw) => raw
-                .trim()
-                .replace('_', "")
-                .parse()
-                .map_err(|_| BenchError::Usage(format!("--{name} {raw:?} is not a valid value"))),
+            Some(raw) => {
+                raw.trim().replace('_', "").parse().map_err(|_| {
+                    BenchError::Usage(format!("--{name} {raw:?} is not a valid value"))
+                })
+            }
         }
     }
 
@@ -88,20 +107,16 @@ impl Flags {
             .map_err(|_| BenchError::Usage(format!("--{name} {raw:?} is not a valid value")))
     }
 
-    fn list<T: FromStr>(&self, name: &str, default: &[T]) -> Result<Vec<T>, BenchError>
-    where
-        T: Clone,
-    {
+    fn list<T: FromStr + Clone>(&self, name: &str, default: &[T]) -> Result<Vec<T>, BenchError> {
         match self.values.get(name) {
             None => Ok(default.to_vec()),
             Some(raw) if raw.trim().is_empty() => Ok(Vec::new()),
             Some(raw) => raw
                 .split(',')
                 .map(|item| {
-                    item.trim()
-                        .replace('_', "")
-                        .parse()
-                        .map_err(|_| BenchError::Usage(format!("--{name}: {item:?} is not a valid value")))
+                    item.trim().replace('_', "").parse().map_err(|_| {
+                        BenchError::Usage(format!("--{name}: {item:?} is not a valid value"))
+                    })
                 })
                 .collect(),
         }
@@ -124,7 +139,14 @@ pub fn parse(args: &[String]) -> Result<Command, BenchError> {
         "sweep" => {
             let flags = Flags::parse(
                 rest,
-                &["keys", "apps", "latency-ms", "concurrency", "widths", "width-keys"],
+                &[
+                    "keys",
+                    "apps",
+                    "latency-ms",
+                    "concurrency",
+                    "widths",
+                    "width-keys",
+                ],
             )?;
             flags.no_positional()?;
             Command::Sweep(SweepBenchOptions {
@@ -154,7 +176,9 @@ pub fn parse(args: &[String]) -> Result<Command, BenchError> {
         "cold-start" => {
             let flags = Flags::parse(rest, &["runs"])?;
             if flags.positional.is_empty() {
-                return Err(BenchError::Usage("cold-start needs the binaries to start".into()));
+                return Err(BenchError::Usage(
+                    "cold-start needs the binaries to start".into(),
+                ));
             }
             Command::ColdStart {
                 runs: flags.one("runs", 20)?,
@@ -220,8 +244,18 @@ mod tests {
 
     #[test]
     fn bad_input_is_named() {
-        for line in ["", "sweep --keys ten", "sweep --nope 1", "cold-start", "fake-asc --apps 1", "walk"] {
-            assert!(matches!(parse(&args(line)), Err(BenchError::Usage(_))), "{line}");
+        for line in [
+            "",
+            "sweep --keys ten",
+            "sweep --nope 1",
+            "cold-start",
+            "fake-asc --apps 1",
+            "walk",
+        ] {
+            assert!(
+                matches!(parse(&args(line)), Err(BenchError::Usage(_))),
+                "{line}"
+            );
         }
         assert_eq!(
             parse(&args("cold-start --runs 3 a b")).unwrap(),

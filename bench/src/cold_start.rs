@@ -92,13 +92,18 @@ pub async fn run(binaries: &[PathBuf], runs: usize) -> Result<Table, BenchError>
             subjects.push(Subject {
                 label: "key-api (SHIPWATCH_ADMIN_TOKEN set: no secret read)".into(),
                 binary: binary.clone(),
-                extra_environment: vec![("SHIPWATCH_ADMIN_TOKEN".into(), "swa_bench_direct".into())],
+                extra_environment: vec![(
+                    "SHIPWATCH_ADMIN_TOKEN".into(),
+                    "swa_bench_direct".into(),
+                )],
             });
         }
     }
 
     let mut table = Table::new(
-        &format!("Lambda cold start (spawn until the first `GET .../invocation/next`, {runs} runs) and release binary size"),
+        &format!(
+            "Lambda cold start (spawn until the first `GET .../invocation/next`, {runs} runs) and release binary size"
+        ),
         &[
             "function",
             "median ms",
@@ -112,7 +117,10 @@ pub async fn run(binaries: &[PathBuf], runs: usize) -> Result<Table, BenchError>
     );
     for subject in &subjects {
         let size = std::fs::metadata(&subject.binary)
-            .map_err(BenchError::io(format!("reading the size of {}", subject.binary.display())))?
+            .map_err(BenchError::io(format!(
+                "reading the size of {}",
+                subject.binary.display()
+            )))?
             .len();
         let mut timings = Vec::with_capacity(runs);
         for _ in 0..runs.max(1) {
@@ -123,23 +131,36 @@ pub async fn run(binaries: &[PathBuf], runs: usize) -> Result<Table, BenchError>
                 .chain(subject.extra_environment.iter().cloned())
                 .collect();
             let binary = subject.binary.clone();
-            let timing = tokio::task::spawn_blocking(move || time_to_first_poll(&binary, &environment))
-                .await
-                .map_err(|err| BenchError::setup("cold start run", err))??;
+            let timing =
+                tokio::task::spawn_blocking(move || time_to_first_poll(&binary, &environment))
+                    .await
+                    .map_err(|err| BenchError::setup("cold start run", err))??;
             timings.push(timing);
         }
         timings.sort();
         let median = median(&timings);
-        eprintln!("cold-start: {}: median {:.1} ms", subject.label, millis(median));
+        eprintln!(
+            "cold-start: {}: median {:.1} ms",
+            subject.label,
+            millis(median)
+        );
         table.row(vec![
             subject.label.clone(),
             format!("{:.1}", millis(median)),
             format!("{:.1}", millis(timings[0])),
             format!("{:.1}", millis(timings[timings.len() - 1])),
-            if median <= COLD_START_TARGET { "met".into() } else { "OVER".into() },
+            if median <= COLD_START_TARGET {
+                "met".into()
+            } else {
+                "OVER".into()
+            },
             thousands(size),
             mib(size),
-            if size <= SIZE_TARGET_BYTES { "met".into() } else { "OVER".into() },
+            if size <= SIZE_TARGET_BYTES {
+                "met".into()
+            } else {
+                "OVER".into()
+            },
         ]);
     }
     Ok(table)
@@ -160,8 +181,12 @@ pub fn median(sorted: &[Duration]) -> Duration {
 
 /// Spawns `binary` with only `environment` and a fresh runtime API stand-in, and returns the time
 /// from spawn until its first `next` request.
-pub fn time_to_first_poll(binary: &Path, environment: &[(String, String)]) -> Result<Duration, BenchError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(BenchError::io("binding the runtime API stand-in"))?;
+pub fn time_to_first_poll(
+    binary: &Path,
+    environment: &[(String, String)],
+) -> Result<Duration, BenchError> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .map_err(BenchError::io("binding the runtime API stand-in"))?;
     let address = listener
         .local_addr()
         .map_err(BenchError::io("reading the stand-in's address"))?;
@@ -178,14 +203,22 @@ pub fn time_to_first_poll(binary: &Path, environment: &[(String, String)]) -> Re
                 }
             }
             let at = Instant::now();
-            let request_line = String::from_utf8_lossy(&head).lines().next().unwrap_or_default().to_owned();
+            let request_line = String::from_utf8_lossy(&head)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
             let _ = arrived.send((at, request_line));
         }
     });
     let started = Instant::now();
     let mut child = Command::new(binary)
         .env_clear()
-        .envs(environment.iter().map(|(name, value)| (name.as_str(), value.as_str())))
+        .envs(
+            environment
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+        )
         .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -198,7 +231,9 @@ pub fn time_to_first_poll(binary: &Path, environment: &[(String, String)]) -> Re
                 break if request_line.starts_with(&format!("GET {NEXT_INVOCATION_PATH}")) {
                     Ok(at - started)
                 } else {
-                    Err(format!("its first runtime API request was {request_line:?}"))
+                    Err(format!(
+                        "its first runtime API request was {request_line:?}"
+                    ))
                 };
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -206,7 +241,9 @@ pub fn time_to_first_poll(binary: &Path, environment: &[(String, String)]) -> Re
                     break Err(format!("it exited ({status}) before asking for an event"));
                 }
                 if started.elapsed() > START_TIMEOUT {
-                    break Err(format!("it did not ask for an event within {START_TIMEOUT:?}"));
+                    break Err(format!(
+                        "it did not ask for an event within {START_TIMEOUT:?}"
+                    ));
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -221,8 +258,19 @@ pub fn time_to_first_poll(binary: &Path, environment: &[(String, String)]) -> Re
     }
     let _ = child.wait();
     outcome.map_err(|reason| {
-        let tail: String = stderr.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-        BenchError::Invalid(format!("{}: {reason}; its last log lines:\n{tail}", binary.display()))
+        let tail: String = stderr
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        BenchError::Invalid(format!(
+            "{}: {reason}; its last log lines:\n{tail}",
+            binary.display()
+        ))
     })
 }
 
@@ -241,11 +289,11 @@ mod tests {
     #[test]
     fn a_process_that_never_polls_is_reported_with_its_log() {
         let shell = Path::new("/bin/sh");
-        let err = time_to_first_poll(
-            shell,
-            &[("PATH".into(), "/usr/bin:/bin".into())],
-        );
+        let err = time_to_first_poll(shell, &[("PATH".into(), "/usr/bin:/bin".into())]);
         // `sh` with no script reads stdin (null) and exits at once without polling.
-        assert!(matches!(err, Err(BenchError::Invalid(ref message)) if message.contains("exited")), "{err:?}");
+        assert!(
+            matches!(err, Err(BenchError::Invalid(ref message)) if message.contains("exited")),
+            "{err:?}"
+        );
     }
 }

@@ -12,6 +12,7 @@
 //! - read: 1 unit per started 4 KB read (the sum of a `Query` page), half for eventually
 //!   consistent reads (always on `gsi1`), at least one 4 KB step even when nothing is found;
 //!   a `ConditionCheck` inside a transaction is a transactional read (2 per 4 KB).
+//!
 //! Item size: attribute name bytes + value bytes (strings UTF-8, binary decoded, numbers one byte
 //! per two significant digits + 1, 1 byte for booleans and nulls, 3 + elements for lists/maps).
 
@@ -69,11 +70,16 @@ impl Tally {
     }
 
     pub fn write_units(&self) -> f64 {
-        self.operations.values().map(|tally| tally.write_units).sum()
+        self.operations
+            .values()
+            .map(|tally| tally.write_units)
+            .sum()
     }
 
     pub fn requests_of(&self, operation: &str) -> u64 {
-        self.operations.get(operation).map_or(0, |tally| tally.requests)
+        self.operations
+            .get(operation)
+            .map_or(0, |tally| tally.requests)
     }
 
     fn sum(&self, pick: impl Fn(&str, &OperationTally) -> Option<u64>) -> u64 {
@@ -87,7 +93,11 @@ impl Tally {
 fn is_dynamodb_read(operation: &str) -> bool {
     matches!(
         operation,
-        "DynamoDB.GetItem" | "DynamoDB.Query" | "DynamoDB.Scan" | "DynamoDB.BatchGetItem" | "DynamoDB.TransactGetItems"
+        "DynamoDB.GetItem"
+            | "DynamoDB.Query"
+            | "DynamoDB.Scan"
+            | "DynamoDB.BatchGetItem"
+            | "DynamoDB.TransactGetItems"
     )
 }
 
@@ -124,21 +134,29 @@ pub struct Meter {
 impl Meter {
     /// The tally since the last call, and a fresh one (item sizes are kept).
     pub fn take(&self) -> Tally {
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         std::mem::take(&mut state.tally)
     }
 
     /// Records one call: `target` is the `X-Amz-Target` header.
     pub fn record(&self, target: &str, request: &Value, answer: &Value, succeeded: bool) {
         let (service, operation) = match target.split_once('.') {
-            Some((service, operation)) if service.starts_with("DynamoDB") => ("DynamoDB", operation),
+            Some((service, operation)) if service.starts_with("DynamoDB") => {
+                ("DynamoDB", operation)
+            }
             Some((service, operation)) if service.eq_ignore_ascii_case("secretsmanager") => {
                 ("SecretsManager", operation)
             }
             Some((service, operation)) => (service, operation),
             None => ("unknown", target),
         };
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let (read_units, write_units) = if service == "DynamoDB" {
             price(&mut state.items, operation, request, answer, succeeded)
         } else {
@@ -178,7 +196,10 @@ fn price(
     match operation {
         "GetItem" => {
             let consistent = request["ConsistentRead"].as_bool().unwrap_or(false);
-            let size = answer.get("Item").map(|item| remember(items, item)).unwrap_or(0);
+            let size = answer
+                .get("Item")
+                .map(|item| remember(items, item))
+                .unwrap_or(0);
             (read_units_for(size, consistent), 0.0)
         }
         "Query" | "Scan" => {
@@ -201,10 +222,14 @@ fn price(
                 } else if let Some(delete) = action.get("Delete") {
                     write_units += delete_units(items, &delete["Key"], 2.0, succeeded);
                 } else if let Some(update) = action.get("Update") {
-                    let size = items.get(&item_key(&update["Key"])).map_or(KB, |seen| seen.size);
+                    let size = items
+                        .get(&item_key(&update["Key"]))
+                        .map_or(KB, |seen| seen.size);
                     write_units += 2.0 * write_units_for(size);
                 } else if let Some(check) = action.get("ConditionCheck") {
-                    let size = items.get(&item_key(&check["Key"])).map_or(0, |seen| seen.size);
+                    let size = items
+                        .get(&item_key(&check["Key"]))
+                        .map_or(0, |seen| seen.size);
                     read_units += 2.0 * read_units_for(size, true);
                 }
             }
@@ -293,7 +318,10 @@ fn item_key(item: &Value) -> (String, String) {
 }
 
 fn index_key(item: &Value) -> Option<(String, String)> {
-    Some((string_attribute(item, "gsi1pk")?, string_attribute(item, "gsi1sk")?))
+    Some((
+        string_attribute(item, "gsi1pk")?,
+        string_attribute(item, "gsi1sk")?,
+    ))
 }
 
 /// DynamoDB's size of an item in the wire (`{"name": {"S": "..."}}`) form.
@@ -320,12 +348,15 @@ fn value_size(value: &Value) -> u64 {
             .and_then(|encoded| STANDARD.decode(encoded).ok())
             .map_or(0, |bytes| bytes.len() as u64),
         "BOOL" | "NULL" => 1,
-        "SS" => inner
-            .as_array()
-            .map_or(0, |all| all.iter().filter_map(Value::as_str).map(|s| s.len() as u64).sum()),
-        "NS" => inner
-            .as_array()
-            .map_or(0, |all| all.iter().filter_map(Value::as_str).map(number_size).sum()),
+        "SS" => inner.as_array().map_or(0, |all| {
+            all.iter()
+                .filter_map(Value::as_str)
+                .map(|s| s.len() as u64)
+                .sum()
+        }),
+        "NS" => inner.as_array().map_or(0, |all| {
+            all.iter().filter_map(Value::as_str).map(number_size).sum()
+        }),
         "BS" => inner.as_array().map_or(0, |all| {
             all.iter()
                 .filter_map(Value::as_str)
@@ -333,14 +364,18 @@ fn value_size(value: &Value) -> u64 {
                 .map(|bytes| bytes.len() as u64)
                 .sum()
         }),
-        "L" => 3 + inner
-            .as_array()
-            .map_or(0, |all| all.iter().map(|element| 1 + value_size(element)).sum()),
-        "M" => 3 + inner.as_object().map_or(0, |all| {
-            all.iter()
-                .map(|(name, element)| 1 + name.len() as u64 + value_size(element))
-                .sum()
-        }),
+        "L" => {
+            3 + inner.as_array().map_or(0, |all| {
+                all.iter().map(|element| 1 + value_size(element)).sum()
+            })
+        }
+        "M" => {
+            3 + inner.as_object().map_or(0, |all| {
+                all.iter()
+                    .map(|(name, element)| 1 + name.len() as u64 + value_size(element))
+                    .sum()
+            })
+        }
         _ => 0,
     }
 }
@@ -348,7 +383,11 @@ fn value_size(value: &Value) -> u64 {
 /// One byte per two significant digits, plus one.
 fn number_size(number: &str) -> u64 {
     let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-    let significant = digits.trim_start_matches('0').trim_end_matches('0').len().max(1) as u64;
+    let significant = digits
+        .trim_start_matches('0')
+        .trim_end_matches('0')
+        .len()
+        .max(1) as u64;
     significant.div_ceil(2) + 1
 }
 
@@ -421,7 +460,13 @@ impl MeteringProxy {
     }
 }
 
-const HOP_BY_HOP: [&str; 5] = ["host", "content-length", "connection", "transfer-encoding", "keep-alive"];
+const HOP_BY_HOP: [&str; 5] = [
+    "host",
+    "content-length",
+    "connection",
+    "transfer-encoding",
+    "keep-alive",
+];
 
 async fn forward(
     State(state): State<Arc<ProxyState>>,
@@ -431,7 +476,9 @@ async fn forward(
     body: Bytes,
 ) -> Response {
     let path = uri.path_and_query().map_or("/", |path| path.as_str());
-    let mut upstream = state.http.request(method, format!("{}{path}", state.upstream));
+    let mut upstream = state
+        .http
+        .request(method, format!("{}{path}", state.upstream));
     for (name, value) in &headers {
         if !HOP_BY_HOP.contains(&name.as_str()) {
             upstream = upstream.header(name, value);
@@ -442,7 +489,8 @@ async fn forward(
         match upstream.body(body.clone()).send().await {
             Ok(answer) => answer,
             Err(err) => {
-                return (StatusCode::BAD_GATEWAY, format!("moto unreachable: {err}")).into_response();
+                return (StatusCode::BAD_GATEWAY, format!("moto unreachable: {err}"))
+                    .into_response();
             }
         }
     };
@@ -451,10 +499,17 @@ async fn forward(
     let answer_body = match answer.bytes().await {
         Ok(bytes) => bytes,
         Err(err) => {
-            return (StatusCode::BAD_GATEWAY, format!("moto answer unreadable: {err}")).into_response();
+            return (
+                StatusCode::BAD_GATEWAY,
+                format!("moto answer unreadable: {err}"),
+            )
+                .into_response();
         }
     };
-    if let Some(target) = headers.get("x-amz-target").and_then(|value| value.to_str().ok()) {
+    if let Some(target) = headers
+        .get("x-amz-target")
+        .and_then(|value| value.to_str().ok())
+    {
         let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let answered: Value = serde_json::from_slice(&answer_body).unwrap_or(Value::Null);
         state
@@ -575,7 +630,7 @@ pub async fn run(keys: u64, apps_per_key: usize) -> Result<Vec<Table>, BenchErro
         ("1 % changed", Some(100)),
         ("100 % changed", Some(1)),
     ] {
-        eprintln!("store-writes: sweep, {name}");
+        eprintln!("store-writes: sweep, {name} (moto: slow, not a timing)");
         if let Some(every) = change_every {
             fake.change_every(every);
         }
@@ -660,7 +715,12 @@ fn tables(keys: u64, apps_per_key: usize, scenarios: &[Scenario]) -> Vec<Table> 
     for operation in operation_names {
         let mut cells = vec![operation.clone()];
         for scenario in scenarios {
-            let tally = scenario.tally.operations.get(operation).copied().unwrap_or_default();
+            let tally = scenario
+                .tally
+                .operations
+                .get(operation)
+                .copied()
+                .unwrap_or_default();
             cells.push(if tally.read_units + tally.write_units > 0.0 {
                 format!(
                     "{} ({:.1} / {:.1})",
@@ -704,7 +764,12 @@ mod tests {
         let small = json!({"pk": {"S": "KEY#1"}, "sk": {"S": "KEY"}, "gsi1pk": {"S": "KEYS"}, "gsi1sk": {"S": "1"}});
         let big = json!({"pk": {"S": "KEY#1"}, "sk": {"S": "SNAPSHOT"}, "body_gz": {"B": STANDARD.encode(vec![1u8; 1500])}});
         // Put of a 1-KB item on the index: 1 table + 1 index write unit.
-        meter.record("DynamoDB_20120810.PutItem", &json!({"Item": small}), &json!({}), true);
+        meter.record(
+            "DynamoDB_20120810.PutItem",
+            &json!({"Item": small}),
+            &json!({}),
+            true,
+        );
         // Transaction: ConditionCheck of the key (2 x 1 read step) + put of a 2-KB snapshot (2 x 2).
         meter.record(
             "DynamoDB_20120810.TransactWriteItems",
@@ -717,7 +782,12 @@ mod tests {
         );
         // Eventually consistent read of nothing: half a unit.
         meter.record("DynamoDB_20120810.GetItem", &json!({}), &json!({}), true);
-        meter.record("secretsmanager.GetSecretValue", &json!({}), &json!({}), true);
+        meter.record(
+            "secretsmanager.GetSecretValue",
+            &json!({}),
+            &json!({}),
+            true,
+        );
         let tally = meter.take();
         assert_eq!(tally.dynamodb_writes(), 2);
         assert_eq!(tally.dynamodb_reads(), 1);

@@ -127,11 +127,7 @@ impl FakeAscServer {
 /// The request-count endpoint of a fake running in another process (`shipwatch-bench fake-asc`).
 pub const REQUESTS_PATH: &str = "/_bench/requests";
 
-async fn answer(
-    State(world): State<Arc<World>>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+async fn answer(State(world): State<Arc<World>>, uri: Uri, headers: HeaderMap) -> Response {
     if uri.path() == REQUESTS_PATH {
         return json_response(
             StatusCode::OK,
@@ -181,7 +177,10 @@ async fn answer(
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
                 "The specified resource does not exist",
-                &format!("The path provided does not match a defined resource type: {}", uri.path()),
+                &format!(
+                    "The path provided does not match a defined resource type: {}",
+                    uri.path()
+                ),
             );
         }
     };
@@ -210,7 +209,8 @@ fn bearer_key_number(headers: &HeaderMap) -> Option<u64> {
     if claims_part.is_empty() || signature_part.is_empty() {
         return None;
     }
-    let jws_header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_part).ok()?).ok()?;
+    let jws_header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_part).ok()?).ok()?;
     if jws_header["alg"] != "ES256" {
         return None;
     }
@@ -230,9 +230,10 @@ struct Request {
 
 impl Request {
     fn parse(uri: &Uri, host: &str) -> Result<Self, String> {
-        let query: Vec<(String, String)> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-            .map(|(name, value)| (name.into_owned(), value.into_owned()))
-            .collect();
+        let query: Vec<(String, String)> =
+            url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+                .map(|(name, value)| (name.into_owned(), value.into_owned()))
+                .collect();
         let param = |name: &str| {
             query
                 .iter()
@@ -243,12 +244,18 @@ impl Request {
             None => DEFAULT_LIMIT,
             Some(raw) => match raw.parse::<usize>() {
                 Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
-                _ => return Err(format!("'{raw}' is not a valid value for 'limit': it must be 1 to {MAX_LIMIT}")),
+                _ => {
+                    return Err(format!(
+                        "'{raw}' is not a valid value for 'limit': it must be 1 to {MAX_LIMIT}"
+                    ));
+                }
             },
         };
         let offset = match param("cursor") {
             None => 0,
-            Some(cursor) => decode_cursor(cursor).ok_or_else(|| format!("'{cursor}' is not a valid cursor"))?,
+            Some(cursor) => {
+                decode_cursor(cursor).ok_or_else(|| format!("'{cursor}' is not a valid cursor"))?
+            }
         };
         let include = param("include")
             .map(|raw| raw.split(',').map(str::to_owned).collect())
@@ -282,7 +289,8 @@ impl Request {
     fn page(&self, total: usize) -> (std::ops::Range<usize>, Value, Value) {
         let start = self.offset.min(total);
         let end = (start + self.limit).min(total);
-        let mut links = json!({ "self": self.link_with_offset((self.offset > 0).then_some(self.offset)) });
+        let mut links =
+            json!({ "self": self.link_with_offset((self.offset > 0).then_some(self.offset)) });
         if end < total {
             links["next"] = json!(self.link_with_offset(Some(end)));
         }
@@ -297,7 +305,11 @@ fn encode_cursor(offset: usize) -> String {
 
 fn decode_cursor(cursor: &str) -> Option<usize> {
     let raw = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    String::from_utf8(raw).ok()?.strip_prefix("offset:")?.parse().ok()
+    String::from_utf8(raw)
+        .ok()?
+        .strip_prefix("offset:")?
+        .parse()
+        .ok()
 }
 
 /// One bench key's account, computed rather than stored.
@@ -465,7 +477,10 @@ fn builds_document(request: &Request, account: &Account<'_>) -> Value {
 fn json_response(status: StatusCode, document: &Value) -> Response {
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         document.to_string(),
     )
         .into_response()

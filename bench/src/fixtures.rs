@@ -45,12 +45,18 @@ pub fn bench_private_key(number: u64) -> Result<PrivateKey, BenchError> {
                 .map_err(|err| BenchError::setup("reading a bench key", err));
         }
     }
-    Err(BenchError::Setup(format!("no bench key for number {number}")))
+    Err(BenchError::Setup(format!(
+        "no bench key for number {number}"
+    )))
 }
 
 /// Issuer ID of bench key `number` (one account per key).
 pub fn bench_issuer_id(number: u64) -> String {
-    format!("{:08x}-0000-4000-8000-{:012x}", number & 0xffff_ffff, number)
+    format!(
+        "{:08x}-0000-4000-8000-{:012x}",
+        number & 0xffff_ffff,
+        number
+    )
 }
 
 pub fn bench_credentials(number: u64) -> Result<ApiCredentials, BenchError> {
@@ -58,7 +64,11 @@ pub fn bench_credentials(number: u64) -> Result<ApiCredentials, BenchError> {
         .map_err(|err| BenchError::setup("bench Key ID", err))?;
     let issuer_id = IssuerId::parse(&bench_issuer_id(number))
         .map_err(|err| BenchError::setup("bench Issuer ID", err))?;
-    Ok(ApiCredentials::new(key_id, issuer_id, bench_private_key(number)?))
+    Ok(ApiCredentials::new(
+        key_id,
+        issuer_id,
+        bench_private_key(number)?,
+    ))
 }
 
 /// What [`seed`] writes besides the keys.
@@ -149,7 +159,10 @@ async fn seed_one(
     let pem = credentials.private_key.to_pem();
     stores
         .secrets
-        .put_secret(&key.secret_name(), &SecretValue::new(pem.as_str().to_owned()))
+        .put_secret(
+            &key.secret_name(),
+            &SecretValue::new(pem.as_str().to_owned()),
+        )
         .await
         .map_err(store_failed("storing a private key"))?;
     stores

@@ -41,7 +41,10 @@ pub fn table(criterion_dir: &Path, since: SystemTime) -> Result<Table, BenchErro
         let estimates_path = new_dir.join("estimates.json");
         let written = std::fs::metadata(&estimates_path)
             .and_then(|meta| meta.modified())
-            .map_err(BenchError::io(format!("reading {}", estimates_path.display())))?;
+            .map_err(BenchError::io(format!(
+                "reading {}",
+                estimates_path.display()
+            )))?;
         if written < since {
             continue;
         }
@@ -76,7 +79,8 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, BenchError>
 
 /// Every `new/` folder holding criterion estimates under `dir`.
 fn collect_estimates(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), BenchError> {
-    let entries = std::fs::read_dir(dir).map_err(BenchError::io(format!("listing {}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(BenchError::io(format!("listing {}", dir.display())))?;
     for entry in entries {
         let path = entry
             .map_err(BenchError::io(format!("listing {}", dir.display())))?
@@ -84,7 +88,9 @@ fn collect_estimates(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), BenchEr
         if !path.is_dir() {
             continue;
         }
-        if path.file_name().is_some_and(|name| name == "new") && path.join("estimates.json").is_file() {
+        if path.file_name().is_some_and(|name| name == "new")
+            && path.join("estimates.json").is_file()
+        {
             found.push(path);
         } else {
             collect_estimates(&path, found)?;
@@ -123,7 +129,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let new_dir = root.path().join("diff/unchanged/20/new");
         std::fs::create_dir_all(&new_dir).unwrap();
-        std::fs::write(new_dir.join("benchmark.json"), r#"{"full_id":"diff/unchanged/20","group_id":"diff"}"#).unwrap();
+        std::fs::write(
+            new_dir.join("benchmark.json"),
+            r#"{"full_id":"diff/unchanged/20","group_id":"diff"}"#,
+        )
+        .unwrap();
         let interval = r#"{"confidence_level":0.95,"lower_bound":900.0,"upper_bound":1100.0}"#;
         std::fs::write(
             new_dir.join("estimates.json"),
@@ -131,8 +141,16 @@ mod tests {
         )
         .unwrap();
         let rendered = table(root.path(), SystemTime::UNIX_EPOCH).unwrap().render();
-        assert!(rendered.contains("| diff/unchanged/20 | 990.0 ns | 1.00 µs | 900.0 ns .. 1.10 µs |"), "{rendered}");
+        assert!(
+            rendered.contains("| diff/unchanged/20 | 990.0 ns | 1.00 µs | 900.0 ns .. 1.10 µs |"),
+            "{rendered}"
+        );
         let later = SystemTime::now() + std::time::Duration::from_secs(3600);
-        assert!(!table(root.path(), later).unwrap().render().contains("diff/unchanged"));
+        assert!(
+            !table(root.path(), later)
+                .unwrap()
+                .render()
+                .contains("diff/unchanged")
+        );
     }
 }

@@ -46,7 +46,14 @@ pub async fn run(app_counts: &[usize]) -> Result<Table, BenchError> {
             app_pages.to_string(),
             "1".into(),
             if *apps <= 200 {
-                format!("<= 3: {}", if measured.steady <= 3 { "met" } else { "MISSED" })
+                format!(
+                    "<= 3: {}",
+                    if measured.steady <= 3 {
+                        "met"
+                    } else {
+                        "MISSED"
+                    }
+                )
             } else {
                 "(none above 200 apps)".into()
             },

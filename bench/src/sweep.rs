@@ -96,7 +96,10 @@ pub async fn run(options: &SweepBenchOptions) -> Result<Vec<Table>, BenchError> 
             format!("{:.2}", result.steady.asc_requests as f64 / *keys as f64),
         ]);
     }
-    let mut tables = vec![growth];
+    let mut tables = Vec::new();
+    if !options.keys.is_empty() {
+        tables.push(growth);
+    }
     if !options.widths.is_empty() {
         let mut widths = Table::new(
             &format!(
@@ -120,7 +123,10 @@ pub async fn run(options: &SweepBenchOptions) -> Result<Vec<Table>, BenchError> 
                 format!("{:.2}", result.steady.wall_seconds),
                 format!("{:.2}", result.steady.cpu_seconds),
                 mib(result.steady.peak_rss_bytes),
-                format!("{:.0}", options.width_keys as f64 / result.steady.wall_seconds),
+                format!(
+                    "{:.0}",
+                    options.width_keys as f64 / result.steady.wall_seconds
+                ),
             ]);
         }
         tables.push(widths);
@@ -134,7 +140,10 @@ fn run_child(
     concurrency: usize,
     asc_url: &str,
 ) -> Result<SweepRunResult, BenchError> {
-    eprintln!("sweep: {keys} keys x {} apps, SWEEP_CONCURRENCY={concurrency}", options.apps_per_key);
+    eprintln!(
+        "sweep: {keys} keys x {} apps, SWEEP_CONCURRENCY={concurrency}",
+        options.apps_per_key
+    );
     let exe = std::env::current_exe().map_err(BenchError::io("locating shipwatch-bench"))?;
     let output = Command::new(exe)
         .args([
@@ -311,7 +320,8 @@ async fn measure_sweep(
     let cpu_seconds = cpu_seconds()? - cpu_before;
     let peak_rss_bytes = peak_rss_bytes()?;
     let asc_requests = fake_requests(http, asc_url).await? - requests_before;
-    if report.keys as u64 != keys || report.keys_skipped != 0 || report.apps as u64 != expected_apps {
+    if report.keys as u64 != keys || report.keys_skipped != 0 || report.apps as u64 != expected_apps
+    {
         return Err(BenchError::Invalid(format!(
             "the sweep read {} of {keys} keys ({} of {expected_apps} apps) and skipped {}",
             report.keys, report.apps, report.keys_skipped

@@ -62,7 +62,12 @@ impl Table {
                 }
             })
             .collect();
-        let mut out = format!("### {}\n\n{}\n{}\n", self.title, line(&self.header), line(&rule));
+        let mut out = format!(
+            "### {}\n\n{}\n{}\n",
+            self.title,
+            line(&self.header),
+            line(&rule)
+        );
         for row in &self.rows {
             out.push_str(&line(row));
             out.push('\n');

@@ -12,7 +12,9 @@ use shipwatch_shared::credentials::{ApiCredentials, IssuerId, KeyId, PrivateKey}
 /// A fixed benchmark key (never a real one): the scalar 0x4242...42.
 fn credentials() -> ApiCredentials {
     let secret = p256::SecretKey::from_slice(&[0x42; 32]).expect("0x42.. is a valid P-256 scalar");
-    let der = secret.to_pkcs8_der().expect("a P-256 key encodes as PKCS#8");
+    let der = secret
+        .to_pkcs8_der()
+        .expect("a P-256 key encodes as PKCS#8");
     ApiCredentials::new(
         KeyId::parse("BENCH00001").expect("valid Key ID"),
         IssuerId::parse("57246542-96fe-1a63-e053-0824d011072a").expect("valid Issuer ID"),
@@ -32,7 +34,11 @@ fn tokens(c: &mut Criterion) {
         b.iter(|| client.token_for(black_box(&credentials)).expect("cached"))
     });
     group.finish();
-    assert_eq!(client.tokens_minted(), 1, "the cache hit benchmark must never sign");
+    assert_eq!(
+        client.tokens_minted(),
+        1,
+        "the cache hit benchmark must never sign"
+    );
 
     let pem = credentials.private_key.to_pem();
     c.bench_function("credentials/parse .p8 (PKCS#8 PEM)", |b| {

@@ -25,7 +25,9 @@ pub enum Backend {
 /// Fresh stores of the given kind, isolated from every other test.
 pub async fn fresh_stores(backend: Backend, dir: &std::path::Path) -> Stores {
     match backend {
-        Backend::Embedded => shipwatch_adapters::embedded::stores(dir).expect("embedded store opens"),
+        Backend::Embedded => {
+            shipwatch_adapters::embedded::stores(dir).expect("embedded store opens")
+        }
         Backend::Aws => crate::moto::moto().await.fresh_stores("api").await,
     }
 }
@@ -121,7 +123,9 @@ impl TestApp {
             Backend::Embedded => {
                 // Each test app has its own data folder, so every secret file in it counts.
                 let dir = self._data_dir.path().join("secrets");
-                std::fs::read_dir(&dir).map(|entries| entries.count()).unwrap_or(0)
+                std::fs::read_dir(&dir)
+                    .map(|entries| entries.count())
+                    .unwrap_or(0)
             }
             Backend::Aws => {
                 let moto = crate::moto::moto().await;
@@ -206,7 +210,12 @@ impl TestApp {
     }
 
     /// Polls `GET /v1/keys/{id}` until `done` holds (validation runs in the background).
-    pub async fn wait_for_key(&self, token: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for_key(
+        &self,
+        token: &str,
+        id: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let (status, key) = self.get(token, &format!("/v1/keys/{id}")).await;

@@ -1,13 +1,13 @@
-pub mod receiver;
-pub mod standard_webhooks;
+pub mod app;
 pub mod fake_asc;
-pub mod spec;
-pub mod test_keys;
 pub mod faults;
 pub mod logs;
 pub mod moto;
+pub mod receiver;
+pub mod spec;
+pub mod standard_webhooks;
 pub mod store_contract;
-pub mod app;
+pub mod test_keys;
 
 /// Emits each scenario `async fn name(backend: Backend)` as two tests, `embedded::name` and
 /// `aws::name` (DynamoDB + Secrets Manager on moto), so one suite proves both store adapters.

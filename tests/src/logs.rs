@@ -30,7 +30,9 @@ pub fn install() {
         let writer = buffer.clone();
         let _ = tracing_subscriber::fmt()
             .json()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("debug,hyper=info,h2=info,aws=info,rustls=info"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "debug,hyper=info,h2=info,aws=info,rustls=info",
+            ))
             .with_writer(move || writer.clone())
             .try_init();
         buffer

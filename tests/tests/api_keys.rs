@@ -9,10 +9,9 @@ use serde_json::{Value, json};
 use shipwatch_service::model::{KeyRecordId, SecretName, TeamId};
 use shipwatch_shared::clock::{Clock, ManualClock, SystemClock};
 use shipwatch_tests::app::{Backend, TestApp, TestTeam, fresh_stores, read};
-use shipwatch_tests::fake_asc::{FakeApp, FakeAsc, Failure};
+use shipwatch_tests::fake_asc::{Failure, FakeApp, FakeAsc};
 use shipwatch_tests::faults::{Faults, with_faults};
 use shipwatch_tests::test_keys::{self, TestKey};
-
 
 shipwatch_tests::on_both_stores!(
     json_upload_is_validated_and_listed,
@@ -42,7 +41,8 @@ fn json_upload(key: &TestKey, name: &str) -> Value {
 }
 
 async fn upload(app: &TestApp, team: &TestTeam, key: &TestKey) -> (u16, Value) {
-    app.post_json(&team.token, "/v1/keys", &json_upload(key, "CI key")).await
+    app.post_json(&team.token, "/v1/keys", &json_upload(key, "CI key"))
+        .await
 }
 
 /// No part of the private key may appear in `text`.
@@ -63,8 +63,14 @@ async fn json_upload_is_validated_and_listed(backend: Backend) {
     let (asc, app, team) = setup(backend).await;
     let key = TestKey::generate();
     asc.register_key(&key);
-    asc.add_app(&key.issuer_id, FakeApp::new("1000000001", "Hello", "com.example.hello"));
-    asc.add_app(&key.issuer_id, FakeApp::new("1000000002", "World", "com.example.world"));
+    asc.add_app(
+        &key.issuer_id,
+        FakeApp::new("1000000001", "Hello", "com.example.hello"),
+    );
+    asc.add_app(
+        &key.issuer_id,
+        FakeApp::new("1000000002", "World", "com.example.world"),
+    );
 
     let (status, created) = upload(&app, &team, &key).await;
     assert_eq!(status, 202, "{created}");
@@ -72,7 +78,10 @@ async fn json_upload_is_validated_and_listed(backend: Backend) {
     assert_eq!(created["key_id"], key.key_id.as_str());
     assert_eq!(created["issuer_id"], key.issuer_id.as_str());
     assert_eq!(created["name"], "CI key");
-    assert_eq!(created["public_key_fingerprint"], key.expected_fingerprint());
+    assert_eq!(
+        created["public_key_fingerprint"],
+        key.expected_fingerprint()
+    );
     assert!(created["created_at"].is_string());
     assert_no_key_material(&key, &created.to_string());
     let id = created["id"].as_str().unwrap().to_owned();
@@ -94,18 +103,32 @@ async fn json_upload_is_validated_and_listed(backend: Backend) {
         .services
         .stores
         .secrets
-        .get_secret(&SecretName::for_key(&TeamId(team.id.clone()), &KeyRecordId(id.clone())))
+        .get_secret(&SecretName::for_key(
+            &TeamId(team.id.clone()),
+            &KeyRecordId(id.clone()),
+        ))
         .await
         .unwrap()
         .expect("secret stored");
     assert_eq!(secret.expose().trim(), key.pem.trim());
-    let record = app.services.stores.keys.get_key_by_id(&KeyRecordId(id)).await.unwrap().unwrap();
+    let record = app
+        .services
+        .stores
+        .keys
+        .get_key_by_id(&KeyRecordId(id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_no_key_material(&key, &format!("{record:?}"));
     assert_no_key_material(&key, &serde_json::to_string(&record).unwrap());
     assert_no_key_material(&key, &shipwatch_tests::logs::captured());
 }
 
-fn multipart(key: &TestKey, file_name: &str, key_id_field: Option<&str>) -> reqwest::multipart::Form {
+fn multipart(
+    key: &TestKey,
+    file_name: &str,
+    key_id_field: Option<&str>,
+) -> reqwest::multipart::Form {
     let part = reqwest::multipart::Part::bytes(key.pem.clone().into_bytes())
         .file_name(file_name.to_owned())
         .mime_str("application/octet-stream")
@@ -120,7 +143,11 @@ fn multipart(key: &TestKey, file_name: &str, key_id_field: Option<&str>) -> reqw
     form
 }
 
-async fn post_multipart(app: &TestApp, team: &TestTeam, form: reqwest::multipart::Form) -> (u16, Value) {
+async fn post_multipart(
+    app: &TestApp,
+    team: &TestTeam,
+    form: reqwest::multipart::Form,
+) -> (u16, Value) {
     let response = app
         .http
         .post(app.url("/v1/keys"))
@@ -149,8 +176,12 @@ async fn multipart_upload_takes_the_key_id_from_the_file_name(backend: Backend) 
 
     // The same file with a key_id that agrees is fine too (for another team, to avoid key_exists).
     let other_team = app.create_team("Other").await;
-    let (status, _) =
-        post_multipart(&app, &other_team, multipart(&key, &file, Some(key.key_id.as_str()))).await;
+    let (status, _) = post_multipart(
+        &app,
+        &other_team,
+        multipart(&key, &file, Some(key.key_id.as_str())),
+    )
+    .await;
     assert_eq!(status, 202);
 }
 
@@ -159,7 +190,10 @@ async fn assert_error(response: (u16, Value), status: u16, code: &str) {
     assert_eq!(actual_status, status, "{code}: {body}");
     assert_eq!(body["error"]["code"], code, "{body}");
     let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.len() > 10, "{code} needs a message that says what to do: {body}");
+    assert!(
+        message.len() > 10,
+        "{code} needs a message that says what to do: {body}"
+    );
 }
 
 async fn every_rejected_upload_names_its_reason_and_stores_nothing(backend: Backend) {
@@ -187,21 +221,46 @@ async fn every_rejected_upload_names_its_reason_and_stores_nothing(backend: Back
         String::from_utf8_lossy(&test_keys::binary_garbage()).into_owned(),
         String::new(),
     ] {
-        assert_error(post(with("private_key", json!(bad_pem))).await, 400, "invalid_private_key").await;
+        assert_error(
+            post(with("private_key", json!(bad_pem))).await,
+            400,
+            "invalid_private_key",
+        )
+        .await;
     }
     let mut missing_key = json_upload(&key, "k");
     missing_key.as_object_mut().unwrap().remove("private_key");
     assert_error(post(missing_key).await, 400, "invalid_private_key").await;
     for bad_key_id in ["abcde12345", "ABCDE1234", "ABCDE123456", "ABCDE-1234", ""] {
-        assert_error(post(with("key_id", json!(bad_key_id))).await, 400, "invalid_key_id").await;
+        assert_error(
+            post(with("key_id", json!(bad_key_id))).await,
+            400,
+            "invalid_key_id",
+        )
+        .await;
     }
     for bad_issuer in ["not-a-uuid", "57246542-96fe-1a63-e053-0824d011072", ""] {
-        assert_error(post(with("issuer_id", json!(bad_issuer))).await, 400, "invalid_issuer_id").await;
+        assert_error(
+            post(with("issuer_id", json!(bad_issuer))).await,
+            400,
+            "invalid_issuer_id",
+        )
+        .await;
     }
     let wrong_file = multipart(&key, "AuthKey_ZZZZZ99999.p8", Some(key.key_id.as_str()));
-    assert_error(post_multipart(&app, &team, wrong_file).await, 400, "key_id_mismatch").await;
+    assert_error(
+        post_multipart(&app, &team, wrong_file).await,
+        400,
+        "key_id_mismatch",
+    )
+    .await;
     let no_key_id = multipart(&key, "key.p8", None);
-    assert_error(post_multipart(&app, &team, no_key_id).await, 400, "invalid_key_id").await;
+    assert_error(
+        post_multipart(&app, &team, no_key_id).await,
+        400,
+        "invalid_key_id",
+    )
+    .await;
 
     let huge = with("name", json!("x".repeat(70 * 1024)));
     assert_error(post(huge).await, 413, "payload_too_large").await;
@@ -224,7 +283,13 @@ async fn every_rejected_upload_names_its_reason_and_stores_nothing(backend: Back
     let response = app.http.get(app.url("/v1/keys")).send().await.unwrap();
     assert_error(read(response).await, 401, "unauthorized").await;
     assert_error(app.get("swt_wrong", "/v1/keys").await, 401, "unauthorized").await;
-    assert_error(app.post_json(&team.token, "/v1/teams", &json!({"name": "x"})).await, 401, "unauthorized").await;
+    assert_error(
+        app.post_json(&team.token, "/v1/teams", &json!({"name": "x"}))
+            .await,
+        401,
+        "unauthorized",
+    )
+    .await;
 
     // key_exists: the same key_id twice in one team.
     let (status, _) = upload(&app, &team, &key).await;
@@ -238,9 +303,24 @@ async fn every_rejected_upload_names_its_reason_and_stores_nothing(backend: Back
 async fn validation_outcomes_follow_the_contract(backend: Backend) {
     let (asc, app, team) = setup(backend).await;
     let cases = [
-        (Failure::Unauthorized, "invalid", "not_authorized", "revoked"),
-        (Failure::ForbiddenBuilds, "invalid", "insufficient_role", "App Manager"),
-        (Failure::AgreementsMissing, "action_required", "agreements_required", "agreements"),
+        (
+            Failure::Unauthorized,
+            "invalid",
+            "not_authorized",
+            "revoked",
+        ),
+        (
+            Failure::ForbiddenBuilds,
+            "invalid",
+            "insufficient_role",
+            "App Manager",
+        ),
+        (
+            Failure::AgreementsMissing,
+            "action_required",
+            "agreements_required",
+            "agreements",
+        ),
     ];
     for (failure, status, code, hint) in cases {
         let key = TestKey::generate();
@@ -254,7 +334,10 @@ async fn validation_outcomes_follow_the_contract(backend: Backend) {
         assert_eq!(settled["status"], status, "{settled}");
         assert_eq!(settled["status_code"], code, "{settled}");
         let message = settled["status_message"].as_str().unwrap();
-        assert!(message.contains(hint), "{code}: message should say what to do: {message}");
+        assert!(
+            message.contains(hint),
+            "{code}: message should say what to do: {message}"
+        );
     }
     // An insufficient-role message names every role that works.
     let (_, list) = app.get(&team.token, "/v1/keys").await;
@@ -281,7 +364,12 @@ async fn asc_outage_keeps_validating_then_recovers(backend: Backend) {
     let app = TestApp::start_with(backend, stores, &asc.base_url(), dir, clock.clone()).await;
     let team = app.create_team("Acme").await;
 
-    for failure in [Failure::ServerError, Failure::RateLimited { retry_after: Some(Duration::from_secs(120)) }] {
+    for failure in [
+        Failure::ServerError,
+        Failure::RateLimited {
+            retry_after: Some(Duration::from_secs(120)),
+        },
+    ] {
         let key = TestKey::generate();
         asc.register_key(&key);
         asc.set_failure(&key.key_id, failure);
@@ -313,7 +401,8 @@ async fn revalidation_and_deletion(backend: Backend) {
     asc.register_key(&key);
     let (_, created) = upload(&app, &team, &key).await;
     let id = created["id"].as_str().unwrap().to_owned();
-    app.wait_for_key(&team.token, &id, |k| k["status"] == "valid").await;
+    app.wait_for_key(&team.token, &id, |k| k["status"] == "valid")
+        .await;
 
     // The key gets revoked at Apple; validating again notices.
     asc.set_failure(&key.key_id, Failure::Unauthorized);
@@ -322,15 +411,28 @@ async fn revalidation_and_deletion(backend: Backend) {
         .await;
     assert_eq!(status, 202, "{again}");
     assert_eq!(again["status"], "validating");
-    let revoked = app.wait_for_key(&team.token, &id, |k| k["status"] == "invalid").await;
+    let revoked = app
+        .wait_for_key(&team.token, &id, |k| k["status"] == "invalid")
+        .await;
     assert_eq!(revoked["status_code"], "not_authorized");
 
     let (status, _) = app.delete(&team.token, &format!("/v1/keys/{id}")).await;
     assert_eq!(status, 204);
     let (status, body) = app.get(&team.token, &format!("/v1/keys/{id}")).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
     let secret_name = SecretName::for_key(&TeamId(team.id.clone()), &KeyRecordId(id.clone()));
-    assert!(app.services.stores.secrets.get_secret(&secret_name).await.unwrap().is_none());
+    assert!(
+        app.services
+            .stores
+            .secrets
+            .get_secret(&secret_name)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let (status, _) = app.delete(&team.token, &format!("/v1/keys/{id}")).await;
     assert_eq!(status, 404);
 
@@ -349,7 +451,12 @@ async fn teams_cannot_see_each_others_keys(backend: Backend) {
     let path = format!("/v1/keys/{}", created["id"].as_str().unwrap());
 
     assert_eq!(app.get(&team_b.token, &path).await.0, 404);
-    assert_eq!(app.post_json(&team_b.token, &format!("{path}/validate"), &json!({})).await.0, 404);
+    assert_eq!(
+        app.post_json(&team_b.token, &format!("{path}/validate"), &json!({}))
+            .await
+            .0,
+        404
+    );
     assert_eq!(app.delete(&team_b.token, &path).await.0, 404);
     let (_, list_b) = app.get(&team_b.token, "/v1/keys").await;
     assert_eq!(list_b["keys"], json!([]));
@@ -362,7 +469,8 @@ async fn failure_half_way_leaves_nothing_behind(backend: Backend) {
     let asc = FakeAsc::start().await;
     let dir = tempfile::tempdir().unwrap();
     let (stores, faults) = with_faults(fresh_stores(backend, dir.path()).await);
-    let app = TestApp::start_with(backend, stores, &asc.base_url(), dir, Arc::new(SystemClock)).await;
+    let app =
+        TestApp::start_with(backend, stores, &asc.base_url(), dir, Arc::new(SystemClock)).await;
     let team = app.create_team("Acme").await;
     let key = TestKey::generate();
     asc.register_key(&key);
@@ -373,7 +481,13 @@ async fn failure_half_way_leaves_nothing_behind(backend: Backend) {
         async move {
             let mut found = 0;
             for record in stores.keys.list_keys(&team_id).await.unwrap() {
-                if stores.secrets.get_secret(&record.secret_name()).await.unwrap().is_some() {
+                if stores
+                    .secrets
+                    .get_secret(&record.secret_name())
+                    .await
+                    .unwrap()
+                    .is_some()
+                {
                     found += 1;
                 }
             }
@@ -393,7 +507,11 @@ async fn failure_half_way_leaves_nothing_behind(backend: Backend) {
     Faults::set(&faults.key_insert, true);
     assert_error(upload(&app, &team, &key).await, 503, "store_unavailable").await;
     Faults::set(&faults.key_insert, false);
-    assert_eq!(app.count_team_secrets(&team.id).await, 0, "no orphan secret");
+    assert_eq!(
+        app.count_team_secrets(&team.id).await,
+        0,
+        "no orphan secret"
+    );
     let (_, list) = app.get(&team.token, "/v1/keys").await;
     assert_eq!(list["keys"], json!([]));
 
@@ -406,11 +524,18 @@ async fn failure_half_way_leaves_nothing_behind(backend: Backend) {
 
     // Deletion whose record step fails: the retry finishes it, and the secret is gone either way.
     Faults::set(&faults.key_delete, true);
-    assert_error(app.delete(&team.token, &format!("/v1/keys/{id}")).await, 503, "store_unavailable").await;
+    assert_error(
+        app.delete(&team.token, &format!("/v1/keys/{id}")).await,
+        503,
+        "store_unavailable",
+    )
+    .await;
     Faults::set(&faults.key_delete, false);
     assert_eq!(app.count_team_secrets(&team.id).await, 0);
-    assert_eq!(app.delete(&team.token, &format!("/v1/keys/{id}")).await.0, 204);
+    assert_eq!(
+        app.delete(&team.token, &format!("/v1/keys/{id}")).await.0,
+        204
+    );
     let (_, list) = app.get(&team.token, "/v1/keys").await;
     assert_eq!(list["keys"], json!([]));
 }
-

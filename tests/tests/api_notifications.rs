@@ -17,7 +17,6 @@ use shipwatch_tests::receiver::{Receiver, RecordedRequest, ScriptedAnswer};
 use shipwatch_tests::standard_webhooks;
 use shipwatch_tests::test_keys::TestKey;
 
-
 shipwatch_tests::on_both_stores!(
     sweeps_notify_every_destination_as_the_workflows_route,
     invalid_destinations_and_workflows_are_refused_with_their_code,

@@ -25,8 +25,13 @@ fn bearer_in(request: &lambda_http::Request) -> String {
 
 /// Sends an API Gateway HTTP API (payload v2) fixture through the key-api router, exactly as
 /// `lambda_http::run` hands requests to it.
-async fn invoke_http(app: &TestApp, fixture_name: &str, token_override: Option<&str>) -> (u16, Value) {
-    let mut request = lambda_http::request::from_str(&fixture(fixture_name)).expect("a valid HTTP API event");
+async fn invoke_http(
+    app: &TestApp,
+    fixture_name: &str,
+    token_override: Option<&str>,
+) -> (u16, Value) {
+    let mut request =
+        lambda_http::request::from_str(&fixture(fixture_name)).expect("a valid HTTP API event");
     let admin = bearer_in(&request);
     if let Some(token) = token_override {
         request
@@ -39,8 +44,13 @@ async fn invoke_http(app: &TestApp, fixture_name: &str, token_override: Option<&
     );
     let response = router.oneshot(request).await.unwrap();
     let status = response.status().as_u16();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]

@@ -44,13 +44,21 @@ fn every_served_route_is_documented_and_every_documented_route_is_served() {
     let served = served_routes();
     let undocumented: Vec<_> = served.difference(&documented).collect();
     let unserved: Vec<_> = documented.difference(&served).collect();
-    assert!(undocumented.is_empty(), "served but missing from docs/openapi.yaml: {undocumented:?}");
-    assert!(unserved.is_empty(), "documented but not served: {unserved:?}");
+    assert!(
+        undocumented.is_empty(),
+        "served but missing from docs/openapi.yaml: {undocumented:?}"
+    );
+    assert!(
+        unserved.is_empty(),
+        "documented but not served: {unserved:?}"
+    );
 }
 
 #[test]
 fn documented_error_codes_include_every_contract_code() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml"))
+            .unwrap();
     for code in [
         "invalid_private_key",
         "invalid_key_id",
@@ -62,7 +70,10 @@ fn documented_error_codes_include_every_contract_code() {
         "unauthorized",
         "not_found",
     ] {
-        assert!(text.contains(code), "docs/openapi.yaml does not mention {code}");
+        assert!(
+            text.contains(code),
+            "docs/openapi.yaml does not mention {code}"
+        );
     }
 }
 
@@ -71,7 +82,11 @@ fn documented_error_codes_include_every_contract_code() {
 #[tokio::test]
 async fn the_route_list_matches_the_real_router() {
     let asc = shipwatch_tests::fake_asc::FakeAsc::start().await;
-    let app = shipwatch_tests::app::TestApp::start(shipwatch_tests::app::Backend::Embedded, &asc.base_url()).await;
+    let app = shipwatch_tests::app::TestApp::start(
+        shipwatch_tests::app::Backend::Embedded,
+        &asc.base_url(),
+    )
+    .await;
     let router = shipwatch_service::api::router(app.services.api_state(
         "0".repeat(64).as_str(),
         std::sync::Arc::new(shipwatch_service::keys::StreamTriggersValidation),
@@ -87,6 +102,9 @@ async fn the_route_list_matches_the_real_router() {
         let expected = if path == "/health" { 200 } else { 401 };
         assert_eq!(response.status().as_u16(), expected, "{method} {uri}");
     }
-    let unknown = Request::builder().uri("/v1/nope").body(Body::empty()).unwrap();
+    let unknown = Request::builder()
+        .uri("/v1/nope")
+        .body(Body::empty())
+        .unwrap();
     assert_eq!(router.clone().oneshot(unknown).await.unwrap().status(), 404);
 }

@@ -35,7 +35,6 @@ use shipwatch_tests::test_keys::TestKey;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-
 shipwatch_tests::on_both_stores!(
     returning super::TestResult;
     scripted_transitions_are_delivered_exactly_once,

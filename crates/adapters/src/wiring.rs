@@ -233,7 +233,8 @@ fn local_admin_token(data_dir: &Path) -> Result<AdminToken, WiringError> {
     }
     let token = generate_token(ADMIN_TOKEN_PREFIX);
     let hash = hash_token(&token);
-    write_private_file(&path, hash.as_bytes()).map_err(|e| WiringError::AdminToken(e.to_string()))?;
+    write_private_file(&path, hash.as_bytes())
+        .map_err(|e| WiringError::AdminToken(e.to_string()))?;
     Ok(AdminToken {
         hash,
         generated: Some(token),

@@ -71,7 +71,10 @@ impl LocalProcess {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("shipwatch-local never answered /health; logs:\n{}", self.logs());
+        panic!(
+            "shipwatch-local never answered /health; logs:\n{}",
+            self.logs()
+        );
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -89,7 +92,10 @@ impl LocalProcess {
             std::thread::sleep(Duration::from_millis(25));
         }
         let _ = self.child.kill();
-        panic!("shipwatch-local did not exit after SIGTERM; logs:\n{}", self.logs());
+        panic!(
+            "shipwatch-local did not exit after SIGTERM; logs:\n{}",
+            self.logs()
+        );
     }
 }
 
@@ -108,7 +114,13 @@ async fn the_local_process_runs_the_whole_system() {
         &key.issuer_id,
         FakeApp::new("1000000001", "Hello", "com.example.hello"),
     );
-    asc.add_version(FakeVersion::new("v-1", "1000000001", "1.0", "IOS", "PREPARE_FOR_SUBMISSION"));
+    asc.add_version(FakeVersion::new(
+        "v-1",
+        "1000000001",
+        "1.0",
+        "IOS",
+        "PREPARE_FOR_SUBMISSION",
+    ));
     let receiver = Receiver::start().await.expect("receiver");
     let data_dir = tempfile::tempdir().unwrap();
     let data_path = data_dir.path().join("state");
@@ -155,7 +167,11 @@ async fn the_local_process_runs_the_whole_system() {
         .json()
         .await
         .unwrap();
-    let key_path = format!("{}/v1/keys/{}", process.base_url, created["id"].as_str().unwrap());
+    let key_path = format!(
+        "{}/v1/keys/{}",
+        process.base_url,
+        created["id"].as_str().unwrap()
+    );
 
     let destination: Value = http
         .post(format!("{}/v1/destinations", process.base_url))
@@ -179,7 +195,15 @@ async fn the_local_process_runs_the_whole_system() {
     // Validation follows the upload; then the timed sweep takes the baseline.
     let mut swept = Value::Null;
     for _ in 0..400 {
-        swept = http.get(&key_path).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        swept = http
+            .get(&key_path)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if swept["status"] == "valid" && swept["last_swept_at"].is_string() {
             break;
         }
@@ -190,7 +214,10 @@ async fn the_local_process_runs_the_whole_system() {
 
     // Apple moves the version forward: a later timed sweep delivers exactly that change.
     asc.set_version_state("v-1", "WAITING_FOR_REVIEW");
-    let delivered = receiver.wait_for(1, Duration::from_secs(20)).await.expect("a delivery");
+    let delivered = receiver
+        .wait_for(1, Duration::from_secs(20))
+        .await
+        .expect("a delivery");
     let event: Value = serde_json::from_slice(&delivered[0].body).unwrap();
     assert_eq!(event["type"], "shipwatch.app_version.state_changed");
     assert_eq!(event["data"]["old_state"], "PREPARE_FOR_SUBMISSION");

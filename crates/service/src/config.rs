@@ -73,7 +73,10 @@ impl std::fmt::Debug for Settings {
             .field("admin_token_secret_id", &self.admin_token_secret_id)
             .field("store", &self.store)
             .field("table_name", &self.table_name)
-            .field("allow_private_destinations", &self.allow_private_destinations)
+            .field(
+                "allow_private_destinations",
+                &self.allow_private_destinations,
+            )
             .field("sweep_interval", &self.sweep_interval)
             .field("sweep_concurrency", &self.sweep_concurrency)
             .field("sweep_shard_size", &self.sweep_shard_size)
@@ -101,8 +104,10 @@ impl Settings {
             })?,
             None => SocketAddr::from(([127, 0, 0, 1], 3000)),
         };
-        let data_dir = PathBuf::from(get("SHIPWATCH_DATA_DIR").unwrap_or_else(|| "./.shipwatch".into()));
-        let admin_token_hash = get("SHIPWATCH_ADMIN_TOKEN").map(|t| crate::auth::hash_token(t.trim()));
+        let data_dir =
+            PathBuf::from(get("SHIPWATCH_DATA_DIR").unwrap_or_else(|| "./.shipwatch".into()));
+        let admin_token_hash =
+            get("SHIPWATCH_ADMIN_TOKEN").map(|t| crate::auth::hash_token(t.trim()));
         let admin_token_secret_id = get("ADMIN_TOKEN_SECRET_ID");
         let store = match get("SHIPWATCH_STORE").as_deref().map(str::trim) {
             None | Some("embedded") => StoreKind::Embedded,
@@ -121,16 +126,17 @@ impl Settings {
                 because: "SHIPWATCH_STORE=aws",
             });
         }
-        let allow_private_destinations = match get("SHIPWATCH_ALLOW_PRIVATE_DESTINATIONS").as_deref() {
-            None | Some("0") | Some("false") => false,
-            Some("1") | Some("true") => true,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "SHIPWATCH_ALLOW_PRIVATE_DESTINATIONS",
-                    reason: format!("expected 1 or 0, got {other:?}"),
-                });
-            }
-        };
+        let allow_private_destinations =
+            match get("SHIPWATCH_ALLOW_PRIVATE_DESTINATIONS").as_deref() {
+                None | Some("0") | Some("false") => false,
+                Some("1") | Some("true") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "SHIPWATCH_ALLOW_PRIVATE_DESTINATIONS",
+                        reason: format!("expected 1 or 0, got {other:?}"),
+                    });
+                }
+            };
         let sweep_interval = match get("SWEEP_INTERVAL_SECONDS") {
             Some(raw) => match raw.trim().parse::<u64>() {
                 Ok(secs) if secs >= 1 => Duration::from_secs(secs),
@@ -225,8 +231,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -246,7 +254,10 @@ mod tests {
     fn aws_store_needs_a_table() {
         assert_eq!(
             settings(&[("SHIPWATCH_STORE", "aws")]).unwrap_err(),
-            ConfigError::Missing { name: "TABLE_NAME", because: "SHIPWATCH_STORE=aws" }
+            ConfigError::Missing {
+                name: "TABLE_NAME",
+                because: "SHIPWATCH_STORE=aws"
+            }
         );
         let s = settings(&[("SHIPWATCH_STORE", "aws"), ("TABLE_NAME", "t")]).unwrap();
         assert_eq!(s.table_name.as_deref(), Some("t"));
@@ -270,7 +281,12 @@ mod tests {
 
     #[test]
     fn sweep_concurrency_is_read() {
-        assert_eq!(settings(&[("SWEEP_CONCURRENCY", " 32 ")]).unwrap().sweep_concurrency, 32);
+        assert_eq!(
+            settings(&[("SWEEP_CONCURRENCY", " 32 ")])
+                .unwrap()
+                .sweep_concurrency,
+            32
+        );
     }
 
     #[test]
@@ -281,7 +297,10 @@ mod tests {
         assert_eq!(s.asc_budget.share_percent(), 10.0);
         let s = settings(&[
             ("SWEEP_SHARD_SIZE", "250"),
-            ("SWEEP_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/shards"),
+            (
+                "SWEEP_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/123456789012/shards",
+            ),
             ("ASC_BUDGET_SHARE", "25%"),
         ])
         .unwrap();
@@ -306,7 +325,10 @@ mod tests {
     #[test]
     fn admin_token_is_kept_only_as_a_hash() {
         let s = settings(&[("SHIPWATCH_ADMIN_TOKEN", "super-secret-admin")]).unwrap();
-        assert_eq!(s.admin_token_hash, Some(crate::auth::hash_token("super-secret-admin")));
+        assert_eq!(
+            s.admin_token_hash,
+            Some(crate::auth::hash_token("super-secret-admin"))
+        );
         assert!(!format!("{s:?}").contains("super-secret-admin"));
     }
 }

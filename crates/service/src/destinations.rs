@@ -70,7 +70,11 @@ impl DestinationService {
 
     /// Checks the input, writes the secret half, then the record; a failed record write removes
     /// the secret again.
-    pub async fn create(&self, team: &Team, new: NewDestination) -> Result<CreatedDestination, ApiError> {
+    pub async fn create(
+        &self,
+        team: &Team,
+        new: NewDestination,
+    ) -> Result<CreatedDestination, ApiError> {
         let kind = parse_kind(&new.kind)?;
         let name = crate::api::checked_name(&new.name, "destination")?;
         let url = validate_destination_url(&new.url, self.allow_private)
@@ -100,7 +104,12 @@ impl DestinationService {
             self.remove_secret(&secret_name).await;
             return Err(err.into());
         }
-        if let Err(err) = self.stores.destinations.insert_destination(&destination).await {
+        if let Err(err) = self
+            .stores
+            .destinations
+            .insert_destination(&destination)
+            .await
+        {
             self.remove_secret(&secret_name).await;
             return Err(err.into());
         }
@@ -134,10 +143,16 @@ impl DestinationService {
         let destination = self.get(team, id).await?;
         for workflow in self.stores.workflows.list_workflows(&team.id).await? {
             if workflow.destination_id == destination.id {
-                self.stores.workflows.delete_workflow(&team.id, &workflow.id).await?;
+                self.stores
+                    .workflows
+                    .delete_workflow(&team.id, &workflow.id)
+                    .await?;
             }
         }
-        self.stores.destinations.delete_destination(&team.id, id).await?;
+        self.stores
+            .destinations
+            .delete_destination(&team.id, id)
+            .await?;
         self.stores
             .secrets
             .delete_secret(&SecretName::for_destination(&team.id, id))
@@ -146,7 +161,11 @@ impl DestinationService {
     }
 
     /// Sends a `shipwatch.test` event now and records it, with its one attempt, in the history.
-    pub async fn send_test(&self, team: &Team, id: &DestinationId) -> Result<TestOutcome, ApiError> {
+    pub async fn send_test(
+        &self,
+        team: &Team,
+        id: &DestinationId,
+    ) -> Result<TestOutcome, ApiError> {
         let destination = self.get(team, id).await?;
         let secrets = self.secrets_of(&destination).await?;
         let now = self.clock.now();
@@ -191,17 +210,30 @@ impl DestinationService {
 
     async fn secrets_of(&self, destination: &Destination) -> Result<DestinationSecrets, ApiError> {
         let name = SecretName::for_destination(&destination.team_id, &destination.id);
-        let value = self.stores.secrets.get_secret(&name).await?.ok_or_else(|| {
+        let value = self
+            .stores
+            .secrets
+            .get_secret(&name)
+            .await?
+            .ok_or_else(|| {
+                ApiError::from(StoreError::Corrupt(format!(
+                    "secret of destination {} is missing",
+                    destination.id
+                )))
+            })?;
+        serde_json::from_str(value.expose()).map_err(|_| {
             ApiError::from(StoreError::Corrupt(format!(
-                "secret of destination {} is missing",
+                "secret of destination {} is unreadable",
                 destination.id
             )))
-        })?;
-        serde_json::from_str(value.expose())
-            .map_err(|_| ApiError::from(StoreError::Corrupt(format!("secret of destination {} is unreadable", destination.id))))
+        })
     }
 
-    pub async fn create_workflow(&self, team: &Team, new: NewWorkflow) -> Result<Workflow, ApiError> {
+    pub async fn create_workflow(
+        &self,
+        team: &Team,
+        new: NewWorkflow,
+    ) -> Result<Workflow, ApiError> {
         let name = crate::api::checked_name(&new.name, "workflow")?;
         let destination_id = DestinationId(new.destination_id.trim().to_owned());
         if self

@@ -12,9 +12,7 @@ use shipwatch_shared::credentials::{ApiCredentials, IssuerId, KeyId, PrivateKey}
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
-use crate::model::{
-    ApiKeyRecord, KeyRecordId, KeyStatus, KeyStatusCode, SecretValue, Team,
-};
+use crate::model::{ApiKeyRecord, KeyRecordId, KeyStatus, KeyStatusCode, SecretValue, Team};
 use crate::ports::{StoreError, Stores};
 
 /// Longest key name accepted.
@@ -126,7 +124,12 @@ impl KeyService {
     }
 
     async fn remove_secret_after_failure(&self, record: &ApiKeyRecord) {
-        if let Err(err) = self.stores.secrets.delete_secret(&record.secret_name()).await {
+        if let Err(err) = self
+            .stores
+            .secrets
+            .delete_secret(&record.secret_name())
+            .await
+        {
             // Logged with the secret's name only; an operator can delete it by hand.
             tracing::error!(secret = %record.secret_name(), error = %err,
                 "could not remove the secret of a failed key upload");
@@ -169,7 +172,10 @@ impl KeyService {
     /// and no secret is ever left without its record.
     pub async fn delete(&self, team: &Team, id: &KeyRecordId) -> Result<(), ApiError> {
         let record = self.get(team, id).await?;
-        self.stores.secrets.delete_secret(&record.secret_name()).await?;
+        self.stores
+            .secrets
+            .delete_secret(&record.secret_name())
+            .await?;
         self.stores.keys.delete_key(&team.id, id).await?;
         tracing::info!(key = %record.id, team = %team.id, "key deleted");
         Ok(())
@@ -220,8 +226,8 @@ fn check_new_key(new: NewKey) -> Result<CheckedKey, ApiError> {
             ));
         }
     };
-    let key_id =
-        KeyId::parse(&key_id_raw).map_err(|e| ApiError::bad_request("invalid_key_id", e.to_string()))?;
+    let key_id = KeyId::parse(&key_id_raw)
+        .map_err(|e| ApiError::bad_request("invalid_key_id", e.to_string()))?;
     let issuer_id = IssuerId::parse(new.issuer_id.as_deref().unwrap_or_default())
         .map_err(|e| ApiError::bad_request("invalid_issuer_id", e.to_string()))?;
     let private_key = PrivateKey::from_pem(&new.private_key)
@@ -255,11 +261,15 @@ pub const MESSAGE_ASC_UNAVAILABLE: &str = "App Store Connect is not answering ri
 /// The result of asking App Store Connect about a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    Valid { apps_count: u32 },
+    Valid {
+        apps_count: u32,
+    },
     Invalid(KeyStatusCode),
     AgreementsRequired,
     /// Apple could not answer; try again after `retry_after` at the earliest.
-    Unavailable { retry_after: Option<Duration> },
+    Unavailable {
+        retry_after: Option<Duration>,
+    },
 }
 
 /// Maps App Store Connect's answers to a verdict (pure; the rules of contract section 2).
@@ -293,7 +303,8 @@ fn verdict_for_error(err: &AscError) -> Verdict {
 /// Delay before the `attempt`-th retry (1-based) of a key App Store Connect could not check:
 /// 1, 2, 4 … minutes, at most an hour, never sooner than Apple's Retry-After.
 pub fn retry_delay(attempt: u32, retry_after: Option<Duration>) -> Duration {
-    let exponential = Duration::from_secs(60u64.saturating_mul(1 << attempt.saturating_sub(1).min(6)));
+    let exponential =
+        Duration::from_secs(60u64.saturating_mul(1 << attempt.saturating_sub(1).min(6)));
     exponential
         .min(Duration::from_secs(3600))
         .max(retry_after.unwrap_or_default())
@@ -342,7 +353,8 @@ pub fn apply_verdict(key: &ApiKeyRecord, verdict: &Verdict, now: DateTime<Utc>) 
             next.status_message = Some(MESSAGE_ASC_UNAVAILABLE.to_owned());
             next.validation_attempts = key.validation_attempts.saturating_add(1);
             let delay = retry_delay(next.validation_attempts, *retry_after);
-            next.next_validation_at = Some(now + chrono::Duration::from_std(delay).unwrap_or_default());
+            next.next_validation_at =
+                Some(now + chrono::Duration::from_std(delay).unwrap_or_default());
         }
     }
     next
@@ -457,28 +469,51 @@ mod tests {
 
     fn http_err(kind: &str) -> AscError {
         match kind {
-            "401" => AscError::NotAuthorized { code: "NOT_AUTHORIZED".into(), detail: None },
-            "403" => AscError::Forbidden { code: "FORBIDDEN_ERROR".into(), detail: None },
+            "401" => AscError::NotAuthorized {
+                code: "NOT_AUTHORIZED".into(),
+                detail: None,
+            },
+            "403" => AscError::Forbidden {
+                code: "FORBIDDEN_ERROR".into(),
+                detail: None,
+            },
             "agreements" => AscError::AgreementsRequired { detail: None },
-            "429" => AscError::RateLimited { retry_after: Some(Duration::from_secs(90)), rate_limit: None },
+            "429" => AscError::RateLimited {
+                retry_after: Some(Duration::from_secs(90)),
+                rate_limit: None,
+            },
             _ => AscError::Timeout,
         }
     }
 
     #[test]
     fn verdicts_follow_the_contract() {
-        assert_eq!(verdict(Ok(3), Some(Ok(()))), Verdict::Valid { apps_count: 3 });
-        assert_eq!(verdict(Err(http_err("401")), None), Verdict::Invalid(KeyStatusCode::NotAuthorized));
+        assert_eq!(
+            verdict(Ok(3), Some(Ok(()))),
+            Verdict::Valid { apps_count: 3 }
+        );
+        assert_eq!(
+            verdict(Err(http_err("401")), None),
+            Verdict::Invalid(KeyStatusCode::NotAuthorized)
+        );
         assert_eq!(
             verdict(Ok(3), Some(Err(http_err("403")))),
             Verdict::Invalid(KeyStatusCode::InsufficientRole)
         );
-        assert_eq!(verdict(Err(http_err("agreements")), None), Verdict::AgreementsRequired);
+        assert_eq!(
+            verdict(Err(http_err("agreements")), None),
+            Verdict::AgreementsRequired
+        );
         assert_eq!(
             verdict(Err(http_err("429")), None),
-            Verdict::Unavailable { retry_after: Some(Duration::from_secs(90)) }
+            Verdict::Unavailable {
+                retry_after: Some(Duration::from_secs(90))
+            }
         );
-        assert_eq!(verdict(Ok(1), Some(Err(http_err("timeout")))), Verdict::Unavailable { retry_after: None });
+        assert_eq!(
+            verdict(Ok(1), Some(Err(http_err("timeout")))),
+            Verdict::Unavailable { retry_after: None }
+        );
     }
 
     #[test]
@@ -486,13 +521,22 @@ mod tests {
         assert_eq!(retry_delay(1, None), Duration::from_secs(60));
         assert_eq!(retry_delay(2, None), Duration::from_secs(120));
         assert_eq!(retry_delay(30, None), Duration::from_secs(3600));
-        assert_eq!(retry_delay(1, Some(Duration::from_secs(600))), Duration::from_secs(600));
+        assert_eq!(
+            retry_delay(1, Some(Duration::from_secs(600))),
+            Duration::from_secs(600)
+        );
     }
 
     #[test]
     fn file_names_name_the_key() {
-        assert_eq!(key_id_from_file_name("AuthKey_ABCDE12345.p8"), Some("ABCDE12345"));
-        assert_eq!(key_id_from_file_name("C:\\Downloads\\AuthKey_ABCDE12345.p8"), Some("ABCDE12345"));
+        assert_eq!(
+            key_id_from_file_name("AuthKey_ABCDE12345.p8"),
+            Some("ABCDE12345")
+        );
+        assert_eq!(
+            key_id_from_file_name("C:\\Downloads\\AuthKey_ABCDE12345.p8"),
+            Some("ABCDE12345")
+        );
         assert_eq!(key_id_from_file_name("key.p8"), None);
     }
 }

@@ -163,7 +163,10 @@ impl SecretName {
     }
 
     pub fn for_destination(team: &TeamId, destination: &DestinationId) -> Self {
-        Self(format!("{}teams/{team}/destinations/{destination}", Self::PREFIX))
+        Self(format!(
+            "{}teams/{team}/destinations/{destination}",
+            Self::PREFIX
+        ))
     }
 
     /// The admin token of an AWS deployment (created by template.yaml).

@@ -9,7 +9,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<aws_lambda_events::dynamodb::Event>| {
             let validator = validator.clone();
-            async move { Ok::<_, lambda_runtime::Error>(key_validator::handle(&validator, event.payload).await) }
+            async move {
+                Ok::<_, lambda_runtime::Error>(
+                    key_validator::handle(&validator, event.payload).await,
+                )
+            }
         },
     ))
     .await

@@ -24,7 +24,8 @@ pub async fn read_limited(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiE
     let mut body = body;
     let mut collected = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| ApiError::invalid_request("the request body could not be read"))?;
+        let frame =
+            frame.map_err(|_| ApiError::invalid_request("the request body could not be read"))?;
         if let Ok(data) = frame.into_data() {
             if collected.len() + data.len() > MAX_BODY_BYTES {
                 return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
@@ -75,7 +76,8 @@ pub async fn parse_multipart(headers: &HeaderMap, bytes: Bytes) -> Result<Vec<Fo
     let boundary = multer::parse_boundary(content_type).map_err(|_| {
         ApiError::invalid_request("multipart/form-data needs a boundary parameter in Content-Type")
     })?;
-    let stream = futures_util::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(bytes) });
+    let stream =
+        futures_util::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(bytes) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut parts = Vec::new();
     loop {

@@ -48,7 +48,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-pub async fn list(State(state): State<ApiState>, TeamAuth(team): TeamAuth) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<ApiState>,
+    TeamAuth(team): TeamAuth,
+) -> Result<Json<Value>, ApiError> {
     let all = state.destinations().list(&team).await?;
     let views: Vec<DestinationView> = all.iter().map(DestinationView::from).collect();
     Ok(Json(json!({ "destinations": views })))
@@ -68,7 +71,10 @@ pub async fn delete(
     TeamAuth(team): TeamAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.destinations().delete(&team, &DestinationId(id)).await?;
+    state
+        .destinations()
+        .delete(&team, &DestinationId(id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -77,7 +83,10 @@ pub async fn test(
     TeamAuth(team): TeamAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let outcome = state.destinations().send_test(&team, &DestinationId(id)).await?;
+    let outcome = state
+        .destinations()
+        .send_test(&team, &DestinationId(id))
+        .await?;
     let delivered = outcome
         .attempt
         .status_code
@@ -137,7 +146,10 @@ pub async fn show_workflow(
     TeamAuth(team): TeamAuth,
     Path(id): Path<String>,
 ) -> Result<Json<WorkflowView>, ApiError> {
-    let workflow = state.destinations().get_workflow(&team, &WorkflowId(id)).await?;
+    let workflow = state
+        .destinations()
+        .get_workflow(&team, &WorkflowId(id))
+        .await?;
     Ok(Json(WorkflowView::from(&workflow)))
 }
 
@@ -146,6 +158,9 @@ pub async fn delete_workflow(
     TeamAuth(team): TeamAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.destinations().delete_workflow(&team, &WorkflowId(id)).await?;
+    state
+        .destinations()
+        .delete_workflow(&team, &WorkflowId(id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

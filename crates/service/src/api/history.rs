@@ -8,8 +8,8 @@ use axum::extract::{Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiState, SweepNow};
 use super::auth::{AdminAuth, TeamAuth};
+use super::{ApiState, SweepNow};
 use crate::domain::render::cloud_event;
 use crate::domain::snapshot::KeySnapshot;
 use crate::error::ApiError;
@@ -56,12 +56,19 @@ pub async fn events(
         limit,
         cursor: non_empty(params.cursor),
     };
-    let page = state.stores.sweeps.list_events(&team.id, &query).await.map_err(|err| match err {
-        crate::ports::StoreError::Corrupt(_) if query.cursor.is_some() => {
-            ApiError::invalid_request("cursor is not one this API returned; start again without it")
-        }
-        other => other.into(),
-    })?;
+    let page = state
+        .stores
+        .sweeps
+        .list_events(&team.id, &query)
+        .await
+        .map_err(|err| match err {
+            crate::ports::StoreError::Corrupt(_) if query.cursor.is_some() => {
+                ApiError::invalid_request(
+                    "cursor is not one this API returned; start again without it",
+                )
+            }
+            other => other.into(),
+        })?;
     let destination_names: HashMap<String, String> = state
         .stores
         .destinations
@@ -75,7 +82,9 @@ pub async fn events(
         .iter()
         .map(|item| event_view(item, &destination_names))
         .collect();
-    Ok(Json(json!({ "events": events, "next_cursor": page.next_cursor })))
+    Ok(Json(
+        json!({ "events": events, "next_cursor": page.next_cursor }),
+    ))
 }
 
 fn event_view(item: &EventWithDeliveries, destination_names: &HashMap<String, String>) -> Value {
@@ -104,7 +113,10 @@ fn event_view(item: &EventWithDeliveries, destination_names: &HashMap<String, St
     view
 }
 
-pub async fn apps(State(state): State<ApiState>, TeamAuth(team): TeamAuth) -> Result<Json<Value>, ApiError> {
+pub async fn apps(
+    State(state): State<ApiState>,
+    TeamAuth(team): TeamAuth,
+) -> Result<Json<Value>, ApiError> {
     let mut apps = Vec::new();
     for key in state.stores.keys.list_keys(&team.id).await? {
         let Some(stored) = state.stores.sweeps.get_snapshot(&key.id).await? else {

@@ -111,7 +111,10 @@ pub async fn validate(
     TeamAuth(team): TeamAuth,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<KeyView>), ApiError> {
-    let record = state.keys.request_validation(&team, &KeyRecordId(id)).await?;
+    let record = state
+        .keys
+        .request_validation(&team, &KeyRecordId(id))
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(KeyView::from(&record))))
 }
 

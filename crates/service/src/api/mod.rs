@@ -78,8 +78,14 @@ impl Routes {
         }
     }
 
-    fn route(mut self, path: &'static str, methods: &[Method], handler: MethodRouter<ApiState>) -> Self {
-        self.served.extend(methods.iter().map(|m| (m.clone(), path)));
+    fn route(
+        mut self,
+        path: &'static str,
+        methods: &[Method],
+        handler: MethodRouter<ApiState>,
+    ) -> Self {
+        self.served
+            .extend(methods.iter().map(|m| (m.clone(), path)));
         self.router = self.router.route(path, handler);
         self
     }
@@ -99,7 +105,11 @@ fn routes() -> Routes {
             &[Method::GET, Method::DELETE],
             get(keys::show).delete(keys::delete),
         )
-        .route("/v1/keys/{id}/validate", &[Method::POST], post(keys::validate))
+        .route(
+            "/v1/keys/{id}/validate",
+            &[Method::POST],
+            post(keys::validate),
+        )
         .route(
             "/v1/destinations",
             &[Method::GET, Method::POST],
@@ -110,7 +120,11 @@ fn routes() -> Routes {
             &[Method::GET, Method::DELETE],
             get(destinations::show).delete(destinations::delete),
         )
-        .route("/v1/destinations/{id}/test", &[Method::POST], post(destinations::test))
+        .route(
+            "/v1/destinations/{id}/test",
+            &[Method::POST],
+            post(destinations::test),
+        )
         .route(
             "/v1/workflows",
             &[Method::GET, Method::POST],
@@ -145,7 +159,11 @@ async fn health() -> &'static str {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see docs/openapi.yaml")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route; see docs/openapi.yaml",
+    )
 }
 
 async fn method_not_allowed() -> ApiError {

@@ -25,7 +25,10 @@ struct NewTeam {
 /// A display name: trimmed, 1 to 100 printable characters.
 pub fn checked_name(raw: &str, what: &str) -> Result<String, ApiError> {
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
         return Err(ApiError::invalid_request(format!(
             "{what} name must be 1 to {MAX_NAME_CHARS} printable characters"
         )));
@@ -52,6 +55,8 @@ pub async fn create(
     tracing::info!(team = %team.id, "team created");
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": team.id, "name": team.name, "token": token, "created_at": team.created_at })),
+        Json(
+            json!({ "id": team.id, "name": team.name, "token": token, "created_at": team.created_at }),
+        ),
     ))
 }
