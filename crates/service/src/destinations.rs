@@ -20,7 +20,11 @@ use crate::ports::{Deliverer, StoreError, Stores};
 /// Longest list of app ids a workflow may name.
 pub const MAX_WORKFLOW_APPS: usize = 500;
 
+/// The body of `POST /v1/destinations`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewDestination {
+    #[serde(rename = "type")]
     pub kind: String,
     pub name: String,
     pub url: String,
@@ -32,6 +36,9 @@ pub struct CreatedDestination {
     pub signing_secret: Option<String>,
 }
 
+/// The body of `POST /v1/workflows`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewWorkflow {
     pub name: String,
     pub destination_id: String,

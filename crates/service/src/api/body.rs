@@ -2,6 +2,7 @@
 //! multipart form of key uploads.
 
 use axum::body::Body;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -58,6 +59,20 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Res
         // serde_json's message names the field or position, never echoes string values.
         ApiError::invalid_request(format!("the body is not the JSON this route expects: {e}"))
     })
+}
+
+/// A JSON request body, read under the size limit and decoded into `T`; every failure is an
+/// [`ApiError`] with its machine code (413, 415 or 400).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let bytes = read_limited(&parts.headers, body).await?;
+        Ok(Self(parse_json(&parts.headers, &bytes)?))
+    }
 }
 
 /// One part of a multipart form.

@@ -1,48 +1,24 @@
 //! `/v1/destinations` and `/v1/workflows`.
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use serde::Deserialize;
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::ApiState;
 use super::auth::TeamAuth;
-use super::body::{parse_json, read_limited};
+use super::body::JsonBody;
 use super::views::{DestinationView, WorkflowView};
 use crate::destinations::{NewDestination, NewWorkflow};
 use crate::error::ApiError;
 use crate::model::{DestinationId, WorkflowId};
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DestinationBody {
-    #[serde(rename = "type")]
-    kind: String,
-    name: String,
-    url: String,
-}
-
 pub async fn create(
     State(state): State<ApiState>,
     TeamAuth(team): TeamAuth,
-    headers: HeaderMap,
-    body: Body,
+    JsonBody(input): JsonBody<NewDestination>,
 ) -> Result<(StatusCode, Json<DestinationView>), ApiError> {
-    let bytes = read_limited(&headers, body).await?;
-    let input: DestinationBody = parse_json(&headers, &bytes)?;
-    let created = state
-        .destinations()
-        .create(
-            &team,
-            NewDestination {
-                kind: input.kind,
-                name: input.name,
-                url: input.url,
-            },
-        )
-        .await?;
+    let created = state.destinations().create(&team, input).await?;
     let mut view = DestinationView::from(&created.destination);
     view.signing_secret = created.signing_secret;
     Ok((StatusCode::CREATED, Json(view)))
@@ -100,35 +76,12 @@ pub async fn test(
     })))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WorkflowBody {
-    name: String,
-    destination_id: String,
-    app_ids: Vec<String>,
-    event_types: Vec<String>,
-}
-
 pub async fn create_workflow(
     State(state): State<ApiState>,
     TeamAuth(team): TeamAuth,
-    headers: HeaderMap,
-    body: Body,
+    JsonBody(input): JsonBody<NewWorkflow>,
 ) -> Result<(StatusCode, Json<WorkflowView>), ApiError> {
-    let bytes = read_limited(&headers, body).await?;
-    let input: WorkflowBody = parse_json(&headers, &bytes)?;
-    let workflow = state
-        .destinations()
-        .create_workflow(
-            &team,
-            NewWorkflow {
-                name: input.name,
-                destination_id: input.destination_id,
-                app_ids: input.app_ids,
-                event_types: input.event_types,
-            },
-        )
-        .await?;
+    let workflow = state.destinations().create_workflow(&team, input).await?;
     Ok((StatusCode::CREATED, Json(WorkflowView::from(&workflow))))
 }
 

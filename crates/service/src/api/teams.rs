@@ -1,15 +1,14 @@
 //! `POST /v1/teams` (admin): creates a team and shows its token once.
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiState;
 use super::auth::AdminAuth;
-use super::body::{parse_json, read_limited};
+use super::body::JsonBody;
 use crate::auth::{TEAM_TOKEN_PREFIX, generate_token, hash_token};
 use crate::error::ApiError;
 use crate::model::{Team, TeamId};
@@ -18,8 +17,8 @@ pub const MAX_NAME_CHARS: usize = 100;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewTeam {
-    name: String,
+pub struct NewTeam {
+    pub name: String,
 }
 
 /// A display name: trimmed, 1 to 100 printable characters.
@@ -39,11 +38,8 @@ pub fn checked_name(raw: &str, what: &str) -> Result<String, ApiError> {
 pub async fn create(
     State(state): State<ApiState>,
     _admin: AdminAuth,
-    headers: HeaderMap,
-    body: Body,
+    JsonBody(new): JsonBody<NewTeam>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let bytes = read_limited(&headers, body).await?;
-    let new: NewTeam = parse_json(&headers, &bytes)?;
     let token = generate_token(TEAM_TOKEN_PREFIX);
     let team = Team {
         id: TeamId::generate(),
