@@ -198,6 +198,8 @@ type CachedCredentials = (Arc<ApiCredentials>, DateTime<Utc>);
 
 /// Most private keys kept in [`Inner::credentials`]; beyond it the cache starts over.
 const MAX_CACHED_CREDENTIALS: usize = 100_000;
+/// Key records read at the same time when a shard names its keys.
+const KEY_READ_CONCURRENCY: usize = 32;
 
 /// Why no App Store Connect session could be made for a key (never key material).
 struct NoSession {
@@ -302,10 +304,21 @@ impl SweepService {
     /// Sweeps the given keys only (those that are `valid` or `action_required`), without the
     /// delivery pass: for fanning a sweep out over workers, each followed by [`deliver_due`](Self::deliver_due).
     pub async fn run_for_keys(&self, ids: &[KeyRecordId]) -> SweepReport {
+        use futures_util::stream::{self, StreamExt};
+        // A shard names up to thousands of keys: read them with a bounded concurrency, not one by one.
+        let store = self.inner.stores.keys.clone();
+        let reads: Vec<_> = stream::iter(ids.iter().cloned())
+            .map(|id| {
+                let store = store.clone();
+                async move { (store.get_key_by_id(&id).await, id) }
+            })
+            .buffer_unordered(KEY_READ_CONCURRENCY)
+            .collect()
+            .await;
         let mut keys = Vec::with_capacity(ids.len());
         let mut unreadable = 0;
-        for id in ids {
-            match self.inner.stores.keys.get_key_by_id(id).await {
+        for (read, id) in reads {
+            match read {
                 Ok(Some(key)) => keys.push(key),
                 // Deleted since it was listed: nothing to sweep.
                 Ok(None) => {}
