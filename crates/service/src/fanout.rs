@@ -198,14 +198,7 @@ impl FanoutSweep {
         let Some(queue) = &self.queue else {
             return ScheduledSweep::Inline(self.sweeper.run().await);
         };
-        let revalidated = self.sweeper.revalidate_due().await;
-        let keys = match self.sweeper.sweepable_keys().await {
-            Ok(keys) => keys,
-            Err(err) => {
-                tracing::error!(error = %err, "sweep could not list keys");
-                Vec::new()
-            }
-        };
+        let (revalidated, keys) = self.sweeper.keys_to_sweep().await;
         let ids: Vec<KeyRecordId> = keys.iter().map(|key| key.id.clone()).collect();
         let sweep_id = uuid::Uuid::new_v4().to_string();
         let shards = match plan(&ids, self.config.shard_size, &sweep_id, self.clock.now()) {

@@ -433,23 +433,22 @@ impl KeyValidator {
     /// Keys waiting for validation whose time has come: never validated yet (a lost trigger) or
     /// left in `validating` by an App Store Connect outage. Returns how many were validated.
     pub async fn validate_due(&self) -> Result<usize, ValidationError> {
+        let keys = self.stores.keys.list_all_keys().await?;
+        Ok(self.validate_due_among(&keys).await)
+    }
+
+    /// As [`validate_due`](Self::validate_due), among keys the caller has already listed (the
+    /// sweep lists every key once and uses the list for both).
+    pub async fn validate_due_among(&self, keys: &[ApiKeyRecord]) -> usize {
         let now = self.clock.now();
-        let due: Vec<_> = self
-            .stores
-            .keys
-            .list_all_keys()
-            .await?
-            .into_iter()
-            .filter(|k| is_validation_due(k, now))
-            .collect();
         let mut done = 0;
-        for key in due {
+        for key in keys.iter().filter(|k| is_validation_due(k, now)) {
             match self.validate(&key.id).await {
                 Ok(_) => done += 1,
                 Err(err) => tracing::warn!(key = %key.id, error = %err, "re-validation failed"),
             }
         }
-        Ok(done)
+        done
     }
 }
 

@@ -258,14 +258,7 @@ impl SweepService {
     /// One full sweep: due re-validations, every `valid` and `action_required` key (the latter to
     /// notice accepted agreements), then the delivery pass.
     pub async fn run(&self) -> SweepReport {
-        let revalidated = self.revalidate_due().await;
-        let keys = match self.sweepable_keys().await {
-            Ok(keys) => keys,
-            Err(err) => {
-                tracing::error!(error = %err, "sweep could not list keys");
-                Vec::new()
-            }
-        };
+        let (revalidated, keys) = self.keys_to_sweep().await;
         let mut report = self.sweep_records(keys).await;
         report.keys_revalidated = revalidated;
         report.delivery_attempts = self.deliver_due().await;
@@ -273,26 +266,22 @@ impl SweepService {
         report
     }
 
-    /// Re-validates keys left in `validating` whose retry time has passed (with a validator
-    /// only); returns how many.
-    pub async fn revalidate_due(&self) -> usize {
-        let Some(validator) = &self.inner.validator else {
-            return 0;
-        };
-        match validator.validate_due().await {
-            Ok(count) => count,
+    /// Lists every key once (the sweep's most expensive read), re-validates the due ones among
+    /// them (with a validator), and returns how many, with the keys this sweep reads (`valid` and
+    /// `action_required`), oldest first. A key validated now is swept from the next sweep on.
+    pub async fn keys_to_sweep(&self) -> (usize, Vec<ApiKeyRecord>) {
+        let keys = match self.inner.stores.keys.list_all_keys().await {
+            Ok(keys) => keys,
             Err(err) => {
-                tracing::warn!(error = %err, "re-validation of due keys failed");
-                0
+                tracing::error!(error = %err, "sweep could not list keys");
+                return (0, Vec::new());
             }
-        }
-    }
-
-    /// The keys a sweep reads (`valid` and `action_required`), oldest first.
-    pub async fn sweepable_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let mut keys = self.inner.stores.keys.list_all_keys().await?;
-        keys.retain(is_swept);
-        Ok(keys)
+        };
+        let revalidated = match &self.inner.validator {
+            Some(validator) => validator.validate_due_among(&keys).await,
+            None => 0,
+        };
+        (revalidated, keys.into_iter().filter(is_swept).collect())
     }
 
     /// Sweeps the given key records (those that are `valid` or `action_required`), without the
