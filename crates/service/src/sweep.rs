@@ -186,7 +186,8 @@ struct Inner {
     deliverer: Arc<dyn Deliverer>,
     clock: Arc<dyn Clock>,
     config: SweepConfig,
-    validator: Option<KeyValidator>,
+    /// Set once, by [`SweepService::with_validator`].
+    validator: std::sync::OnceLock<KeyValidator>,
     /// Keys App Store Connect rate-limited, with when they may be read again (per process).
     rate_limited_until: Mutex<HashMap<KeyRecordId, DateTime<Utc>>>,
     /// Private keys read from the secret store, with when they were read (per process).
@@ -230,7 +231,7 @@ impl SweepService {
                 deliverer,
                 clock,
                 config,
-                validator: None,
+                validator: std::sync::OnceLock::new(),
                 rate_limited_until: Mutex::new(HashMap::new()),
                 credentials: Mutex::new(HashMap::new()),
             }),
@@ -240,19 +241,10 @@ impl SweepService {
     /// Also re-validates keys left in `validating` whose retry time has passed, at the start of
     /// each [`run`](Self::run).
     pub fn with_validator(self, validator: KeyValidator) -> Self {
-        let inner = Inner {
-            stores: self.inner.stores.clone(),
-            asc: self.inner.asc.clone(),
-            deliverer: self.inner.deliverer.clone(),
-            clock: self.inner.clock.clone(),
-            config: self.inner.config.clone(),
-            validator: Some(validator),
-            rate_limited_until: Mutex::new(HashMap::new()),
-            credentials: Mutex::new(HashMap::new()),
-        };
-        Self {
-            inner: Arc::new(inner),
+        if self.inner.validator.set(validator).is_err() {
+            tracing::warn!("sweep already has a key validator; the first one stays");
         }
+        self
     }
 
     /// One full sweep: due re-validations, every `valid` and `action_required` key (the latter to
@@ -277,7 +269,7 @@ impl SweepService {
                 return (0, Vec::new());
             }
         };
-        let revalidated = match &self.inner.validator {
+        let revalidated = match self.inner.validator.get() {
             Some(validator) => validator.validate_due_among(&keys).await,
             None => 0,
         };
