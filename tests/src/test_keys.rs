@@ -228,3 +228,48 @@ pub fn binary_garbage() -> Vec<u8> {
     bytes[0] = 0xff; // never valid UTF-8 at the start
     bytes
 }
+
+impl TestKey {
+    /// Stores this key as an already validated key of `team` (record and secret), as if it had been
+    /// uploaded and checked: for tests that start from a working key without the HTTP API.
+    pub async fn seed_valid(
+        &self,
+        stores: &shipwatch_service::ports::Stores,
+        team: &shipwatch_service::model::TeamId,
+        name: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> shipwatch_service::model::ApiKeyRecord {
+        use shipwatch_service::model::{ApiKeyRecord, KeyRecordId, KeyStatus, SecretValue};
+        let record = ApiKeyRecord {
+            id: KeyRecordId::generate(),
+            team_id: team.clone(),
+            name: name.to_owned(),
+            key_id: self.key_id.clone(),
+            issuer_id: self.issuer_id.clone(),
+            public_key_fingerprint: self.expected_fingerprint(),
+            status: KeyStatus::Valid,
+            status_code: None,
+            status_message: None,
+            apps_count: Some(1),
+            validated_at: Some(now),
+            last_swept_at: None,
+            created_at: now,
+            updated_at: now,
+            validation_attempts: 1,
+            next_validation_at: None,
+            revision: 1,
+            asc_usage: None,
+        };
+        stores
+            .keys
+            .insert_key(&record)
+            .await
+            .expect("key record stored");
+        stores
+            .secrets
+            .put_secret(&record.secret_name(), &SecretValue::new(self.pem.clone()))
+            .await
+            .expect("key secret stored");
+        record
+    }
+}

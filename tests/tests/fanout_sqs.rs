@@ -364,35 +364,9 @@ async fn add_key(
         "IOS",
         "PREPARE_FOR_SUBMISSION",
     ));
-    let record = ApiKeyRecord {
-        id: KeyRecordId::generate(),
-        team_id: team.clone(),
-        name: format!("key {index}"),
-        key_id: test_key.key_id.clone(),
-        issuer_id: test_key.issuer_id.clone(),
-        public_key_fingerprint: test_key.expected_fingerprint(),
-        status: KeyStatus::Valid,
-        status_code: None,
-        status_message: None,
-        apps_count: Some(1),
-        validated_at: Some(now),
-        last_swept_at: None,
-        created_at: now,
-        updated_at: now,
-        validation_attempts: 1,
-        next_validation_at: None,
-        revision: 1,
-        asc_usage: None,
-    };
-    stores.keys.insert_key(&record).await.expect("key");
-    stores
-        .secrets
-        .put_secret(
-            &record.secret_name(),
-            &SecretValue::new(test_key.pem.clone()),
-        )
-        .await
-        .expect("secret");
+    let record = test_key
+        .seed_valid(stores, team, &format!("key {index}"), now)
+        .await;
     WatchedKey {
         id: record.id,
         version_id,

@@ -46,8 +46,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            let report = sweeper.run().await;
-            tracing::info!(?report, "sweep finished");
+            // `run` logs its own report.
+            sweeper.run().await;
         }
     });
 
