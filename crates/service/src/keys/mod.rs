@@ -1,0 +1,278 @@
+//! Key lifecycle: upload (secret first, record second, nothing left behind on failure), re-validation
+//! requests and deletion. Validation itself is in [`validation`].
+
+mod validation;
+
+pub use validation::*;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use shipwatch_shared::clock::Clock;
+use shipwatch_shared::credentials::{IssuerId, KeyId, PrivateKey};
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+use crate::model::{ApiKeyRecord, KeyRecordId, KeyStatus, SecretValue, Team};
+use crate::ports::{StoreError, Stores};
+
+/// Longest key name accepted.
+pub const MAX_KEY_NAME_CHARS: usize = 100;
+
+/// What a user uploads, before any check.
+pub struct NewKey {
+    pub name: Option<String>,
+    pub key_id: Option<String>,
+    pub issuer_id: Option<String>,
+    pub private_key: Zeroizing<Vec<u8>>,
+    /// The uploaded file's name (`AuthKey_<KEYID>.p8`), when it came as a file.
+    pub file_name: Option<String>,
+}
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey")
+            .field("name", &self.name)
+            .field("key_id", &self.key_id)
+            .field("issuer_id", &self.issuer_id)
+            .field("private_key", &"<redacted>")
+            .field("file_name", &self.file_name)
+            .finish()
+    }
+}
+
+/// Asks for a key to be validated soon. Locally an in-process task; on AWS the table's stream already
+/// does it, so the trigger does nothing there.
+#[async_trait]
+pub trait ValidationTrigger: Send + Sync {
+    async fn key_needs_validation(&self, id: &KeyRecordId);
+}
+
+/// For deployments where the DynamoDB stream triggers the validator.
+#[derive(Debug, Default)]
+pub struct StreamTriggersValidation;
+
+#[async_trait]
+impl ValidationTrigger for StreamTriggersValidation {
+    async fn key_needs_validation(&self, _id: &KeyRecordId) {}
+}
+
+/// Uploads, re-validation requests and deletion of keys.
+#[derive(Clone)]
+pub struct KeyService {
+    stores: Stores,
+    clock: Arc<dyn Clock>,
+    trigger: Arc<dyn ValidationTrigger>,
+}
+
+impl KeyService {
+    pub fn new(stores: Stores, clock: Arc<dyn Clock>, trigger: Arc<dyn ValidationTrigger>) -> Self {
+        Self {
+            stores,
+            clock,
+            trigger,
+        }
+    }
+
+    /// Checks everything, then writes the secret, then the record. On any failure after the secret
+    /// was written, the secret is deleted again, so nothing is left behind and a retry succeeds.
+    pub async fn upload(&self, team: &Team, new: NewKey) -> Result<ApiKeyRecord, ApiError> {
+        let checked = check_new_key(new)?;
+        let existing = self.stores.keys.list_keys(&team.id).await?;
+        if existing.iter().any(|k| k.key_id == checked.key_id) {
+            return Err(key_exists(&checked.key_id));
+        }
+
+        let now = self.clock.now();
+        let record = ApiKeyRecord {
+            id: KeyRecordId::generate(),
+            team_id: team.id.clone(),
+            name: checked.name,
+            key_id: checked.key_id,
+            issuer_id: checked.issuer_id,
+            public_key_fingerprint: checked.private_key.fingerprint().to_owned(),
+            status: KeyStatus::Validating,
+            status_code: None,
+            status_message: Some(MESSAGE_VALIDATING.to_owned()),
+            apps_count: None,
+            validated_at: None,
+            last_swept_at: None,
+            created_at: now,
+            updated_at: now,
+            validation_attempts: 0,
+            next_validation_at: None,
+            revision: 1,
+            asc_usage: None,
+        };
+        let secret_name = record.secret_name();
+        let pem = checked.private_key.to_pem();
+        let secret = SecretValue::new(pem.as_str().to_owned());
+        if let Err(err) = self.stores.secrets.put_secret(&secret_name, &secret).await {
+            // A failed put may still have created the secret: remove whatever is there.
+            self.remove_secret_after_failure(&record).await;
+            return Err(err.into());
+        }
+        if let Err(err) = self.stores.keys.insert_key(&record).await {
+            self.remove_secret_after_failure(&record).await;
+            return Err(match err {
+                StoreError::Conflict(_) => key_exists(&record.key_id),
+                other => other.into(),
+            });
+        }
+        tracing::info!(key = %record.id, team = %team.id, key_id = %record.key_id, "key uploaded");
+        self.trigger.key_needs_validation(&record.id).await;
+        Ok(record)
+    }
+
+    async fn remove_secret_after_failure(&self, record: &ApiKeyRecord) {
+        if let Err(err) = self
+            .stores
+            .secrets
+            .delete_secret(&record.secret_name())
+            .await
+        {
+            // Logged with the secret's name only; an operator can delete it by hand.
+            tracing::error!(secret = %record.secret_name(), error = %err,
+                "could not remove the secret of a failed key upload");
+        }
+    }
+
+    pub async fn get(&self, team: &Team, id: &KeyRecordId) -> Result<ApiKeyRecord, ApiError> {
+        self.stores
+            .keys
+            .get_key(&team.id, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("key"))
+    }
+
+    pub async fn list(&self, team: &Team) -> Result<Vec<ApiKeyRecord>, ApiError> {
+        Ok(self.stores.keys.list_keys(&team.id).await?)
+    }
+
+    /// Puts the key back to `validating` (attempt 0), which triggers a validation.
+    pub async fn request_validation(
+        &self,
+        team: &Team,
+        id: &KeyRecordId,
+    ) -> Result<ApiKeyRecord, ApiError> {
+        let current = self.get(team, id).await?;
+        let mut next = current.clone();
+        next.status = KeyStatus::Validating;
+        next.status_code = None;
+        next.status_message = Some(MESSAGE_VALIDATING.to_owned());
+        next.validation_attempts = 0;
+        next.next_validation_at = None;
+        next.updated_at = self.clock.now();
+        next.revision = current.revision + 1;
+        self.stores.keys.update_key(&next, current.revision).await?;
+        self.trigger.key_needs_validation(&next.id).await;
+        Ok(next)
+    }
+
+    /// Deletes the secret first, then the record: if the second step fails, a retry finishes the job
+    /// and no secret is ever left without its record.
+    pub async fn delete(&self, team: &Team, id: &KeyRecordId) -> Result<(), ApiError> {
+        let record = self.get(team, id).await?;
+        self.stores
+            .secrets
+            .delete_secret(&record.secret_name())
+            .await?;
+        self.stores.keys.delete_key(&team.id, id).await?;
+        tracing::info!(key = %record.id, team = %team.id, "key deleted");
+        Ok(())
+    }
+}
+
+struct CheckedKey {
+    name: String,
+    key_id: KeyId,
+    issuer_id: IssuerId,
+    private_key: PrivateKey,
+}
+
+fn key_exists(key_id: &KeyId) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "key_exists",
+        format!("your team already has key {key_id}; delete it first to upload it again"),
+    )
+}
+
+/// Key ID named by an `AuthKey_<KEYID>.p8` file name, as App Store Connect names downloads.
+pub fn key_id_from_file_name(file_name: &str) -> Option<&str> {
+    let base = file_name.rsplit(['/', '\\']).next()?;
+    base.strip_prefix("AuthKey_")?.strip_suffix(".p8")
+}
+
+fn check_new_key(new: NewKey) -> Result<CheckedKey, ApiError> {
+    let from_file = new.file_name.as_deref().and_then(key_id_from_file_name);
+    let key_id_raw = match (new.key_id.as_deref().map(str::trim), from_file) {
+        (Some(field), Some(file)) if !field.is_empty() => {
+            if field != file {
+                return Err(ApiError::bad_request(
+                    "key_id_mismatch",
+                    format!(
+                        "the file is named for key {file} but key_id says {field}; upload the matching .p8 or fix key_id"
+                    ),
+                ));
+            }
+            field.to_owned()
+        }
+        (Some(field), _) if !field.is_empty() => field.to_owned(),
+        (_, Some(file)) => file.to_owned(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_key_id",
+                "key_id is required (10 characters of A-Z and 0-9, the Key ID column in App Store Connect > Users and Access > Integrations), unless the file is named AuthKey_<KEYID>.p8",
+            ));
+        }
+    };
+    let key_id = KeyId::parse(&key_id_raw)
+        .map_err(|e| ApiError::bad_request("invalid_key_id", e.to_string()))?;
+    let issuer_id = IssuerId::parse(new.issuer_id.as_deref().unwrap_or_default())
+        .map_err(|e| ApiError::bad_request("invalid_issuer_id", e.to_string()))?;
+    let private_key = PrivateKey::from_pem(&new.private_key)
+        .map_err(|e| ApiError::bad_request("invalid_private_key", e.to_string()))?;
+    let name = match new.name.as_deref().map(str::trim) {
+        Some(name) if !name.is_empty() => {
+            if name.chars().count() > MAX_KEY_NAME_CHARS || name.chars().any(char::is_control) {
+                return Err(ApiError::invalid_request(format!(
+                    "name must be at most {MAX_KEY_NAME_CHARS} printable characters"
+                )));
+            }
+            name.to_owned()
+        }
+        _ => format!("Key {key_id}"),
+    };
+    Ok(CheckedKey {
+        name,
+        key_id,
+        issuer_id,
+        private_key,
+    })
+}
+
+pub const MESSAGE_VALIDATING: &str =
+    "shipwatch is checking the key with App Store Connect; this takes a few seconds";
+pub const MESSAGE_NOT_AUTHORIZED: &str = "App Store Connect rejected the key (401). Check that the Key ID and Issuer ID match the .p8 file and that the key has not been revoked (Users and Access > Integrations > App Store Connect API), then upload it again or validate again.";
+pub const MESSAGE_INSUFFICIENT_ROLE: &str = "This key cannot read builds. Create a team key with the Developer, App Manager or Admin role (Finance and Sales keys cannot read builds or TestFlight), upload it, and delete this one.";
+pub const MESSAGE_AGREEMENTS_REQUIRED: &str = "App Store Connect requires the Account Holder to accept new or updated agreements (Business > Agreements). Accept them, then validate the key again.";
+pub const MESSAGE_ASC_UNAVAILABLE: &str = "App Store Connect is not answering right now (rate limit, outage or timeout). shipwatch retries automatically; nothing to do on your side.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_name_the_key() {
+        assert_eq!(
+            key_id_from_file_name("AuthKey_ABCDE12345.p8"),
+            Some("ABCDE12345")
+        );
+        assert_eq!(
+            key_id_from_file_name("C:\\Downloads\\AuthKey_ABCDE12345.p8"),
+            Some("ABCDE12345")
+        );
+        assert_eq!(key_id_from_file_name("key.p8"), None);
+    }
+}
