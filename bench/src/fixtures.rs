@@ -140,8 +140,10 @@ async fn seed_one(
         id: KeyRecordId(format!("bench-key-{number}")),
         team_id: team.id.clone(),
         name: format!("Bench key {number}"),
-        key_id: credentials.key_id.clone(),
-        issuer_id: credentials.issuer_id.clone(),
+        account: shipwatch_service::model::AccountRef::AppStoreConnect {
+            key_id: credentials.key_id.clone(),
+            issuer_id: credentials.issuer_id.clone(),
+        },
         public_key_fingerprint: credentials.private_key.fingerprint().to_owned(),
         status: KeyStatus::Valid,
         status_code: None,

@@ -244,8 +244,10 @@ impl TestKey {
             id: KeyRecordId::generate(),
             team_id: team.clone(),
             name: name.to_owned(),
-            key_id: self.key_id.clone(),
-            issuer_id: self.issuer_id.clone(),
+            account: shipwatch_service::model::AccountRef::AppStoreConnect {
+                key_id: self.key_id.clone(),
+                issuer_id: self.issuer_id.clone(),
+            },
             public_key_fingerprint: self.expected_fingerprint(),
             status: KeyStatus::Valid,
             status_code: None,

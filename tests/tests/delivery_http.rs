@@ -15,10 +15,10 @@ use shipwatch_adapters::delivery::{
 };
 use shipwatch_service::domain::{render, signing};
 use shipwatch_service::model::{
-    DeliveryAttempt, Destination, DestinationId, DestinationKind, DestinationSecrets, EventId,
-    EventRecord, KeyRecordId, TeamId,
+    Destination, DestinationId, DestinationKind, DestinationSecrets, EventId, EventRecord,
+    KeyRecordId, TeamId,
 };
-use shipwatch_service::ports::Deliverer;
+use shipwatch_service::ports::{Deliverer, DeliveryOutcome};
 use shipwatch_tests::receiver::{Receiver, ScriptedAnswer};
 use shipwatch_tests::standard_webhooks;
 
@@ -66,11 +66,10 @@ fn secret_url(base: &str) -> String {
     format!("{base}/{SECRET_PATH}?token=QuerySecret99")
 }
 
-/// The attempt's error (if any) names neither the URL nor its secret parts nor the signing secret.
-fn assert_no_secrets(attempt: &DeliveryAttempt, secrets: &DestinationSecrets) {
-    let Some(error) = &attempt.error else {
-        return;
-    };
+/// The outcome's failure detail (if any), and its `Debug` form, name neither the URL nor its
+/// secret parts nor the signing secret.
+fn assert_no_secrets(outcome: &DeliveryOutcome, secrets: &DestinationSecrets) {
+    let error = format!("{outcome:?} {}", outcome.detail().unwrap_or_default());
     let mut forbidden = vec![
         secrets.url.clone(),
         "T0SECRET".to_owned(),
@@ -125,8 +124,8 @@ async fn each_kind_posts_its_rendered_body_with_its_content_type() {
         let attempt = deliverer
             .deliver(&destination(kind), &secrets, &event)
             .await;
-        assert_eq!(attempt.error, None, "{kind:?}");
-        assert_eq!(attempt.status_code, Some(200), "{kind:?}");
+        assert_eq!(attempt.detail(), None, "{kind:?}");
+        assert_eq!(attempt.http_status(), Some(200), "{kind:?}");
         let requests = receiver.requests();
         let request = &requests[index];
         assert_eq!(request.method, "POST");
@@ -155,11 +154,11 @@ async fn webhooks_are_signed_verifiably_with_an_id_stable_across_retries() {
     let destination = destination(DestinationKind::Webhook);
 
     let first = deliverer.deliver(&destination, &secrets, &event).await;
-    assert_eq!(first.status_code, Some(500));
-    assert!(first.error.is_some());
+    assert_eq!(first.http_status(), Some(500));
+    assert!(first.detail().is_some());
     let second = deliverer.deliver(&destination, &secrets, &event).await;
     assert_eq!(
-        (second.status_code, second.error.clone()),
+        (second.http_status(), second.detail().map(str::to_owned)),
         (Some(200), None)
     );
 
@@ -214,20 +213,17 @@ async fn error_answers_are_failed_attempts_with_their_status_and_a_safe_reason()
     let attempt = deliverer
         .deliver(&destination(kind), &secrets, &event)
         .await;
-    assert_eq!(attempt.status_code, Some(503));
-    assert_eq!(
-        attempt.error.as_deref(),
-        Some("the destination answered HTTP 503")
-    );
+    assert_eq!(attempt.http_status(), Some(503));
+    assert_eq!(attempt.detail(), Some("the destination answered HTTP 503"));
 
     // What Slack says about a bad hook is kept: it tells the user what is wrong.
     receiver.respond_next(ScriptedAnswer::status(404).with_body("no_service"));
     let attempt = deliverer
         .deliver(&destination(kind), &secrets, &event)
         .await;
-    assert_eq!(attempt.status_code, Some(404));
+    assert_eq!(attempt.http_status(), Some(404));
     assert_eq!(
-        attempt.error.as_deref(),
+        attempt.detail(),
         Some("the destination answered HTTP 404: no_service")
     );
 
@@ -238,11 +234,8 @@ async fn error_answers_are_failed_attempts_with_their_status_and_a_safe_reason()
     let attempt = deliverer
         .deliver(&destination(kind), &secrets, &event)
         .await;
-    assert_eq!(attempt.status_code, Some(400));
-    assert_eq!(
-        attempt.error.as_deref(),
-        Some("the destination answered HTTP 400")
-    );
+    assert_eq!(attempt.http_status(), Some(400));
+    assert_eq!(attempt.detail(), Some("the destination answered HTTP 400"));
     assert_no_secrets(&attempt, &secrets);
 }
 
@@ -262,8 +255,11 @@ async fn redirects_are_failed_attempts_and_never_followed() {
         let attempt = deliverer
             .deliver(&destination(kind), &secrets, &event())
             .await;
-        assert_eq!(attempt.status_code, Some(status));
-        let error = attempt.error.clone().expect("a redirect is a failure");
+        assert_eq!(attempt.http_status(), Some(status));
+        let error = attempt
+            .detail()
+            .map(str::to_owned)
+            .expect("a redirect is a failure");
         assert!(error.contains("redirect"), "{error}");
         assert_no_secrets(&attempt, &secrets);
         // Only the original request reached the receiver; /elsewhere was never asked for.
@@ -290,8 +286,8 @@ async fn literal_private_targets_are_refused_before_connecting_unless_allowed() 
     ] {
         let secrets = secrets(secret_url(&base), kind);
         let attempt = strict.deliver(&destination(kind), &secrets, &event()).await;
-        assert_eq!(attempt.status_code, None, "{base}");
-        let error = attempt.error.clone().expect("refused");
+        assert_eq!(attempt.http_status(), None, "{base}");
+        let error = attempt.detail().map(str::to_owned).expect("refused");
         assert!(error.starts_with("the destination URL"), "{error}");
         assert_no_secrets(&attempt, &secrets);
     }
@@ -301,7 +297,7 @@ async fn literal_private_targets_are_refused_before_connecting_unless_allowed() 
     let attempt = allowing_deliverer()
         .deliver(&destination(kind), &secrets, &event())
         .await;
-    assert_eq!((attempt.status_code, attempt.error), (Some(200), None));
+    assert_eq!((attempt.http_status(), attempt.detail()), (Some(200), None));
     assert_eq!(receiver.requests().len(), 1);
 }
 
@@ -410,9 +406,9 @@ async fn a_public_name_resolving_to_loopback_is_refused_unless_allowed() {
     let attempt = strict
         .deliver(&destination(kind), &secrets_https, &event())
         .await;
-    assert_eq!(attempt.status_code, None);
+    assert_eq!(attempt.http_status(), None);
     assert_eq!(
-        attempt.error.as_deref(),
+        attempt.detail(),
         Some(ResolveRefusal::OnlyForbiddenAddresses.to_string().as_str())
     );
     assert_no_secrets(&attempt, &secrets_https);
@@ -431,7 +427,7 @@ async fn a_public_name_resolving_to_loopback_is_refused_unless_allowed() {
     let attempt = permissive
         .deliver(&destination(kind), &secrets_http, &event())
         .await;
-    assert_eq!((attempt.status_code, attempt.error), (Some(200), None));
+    assert_eq!((attempt.http_status(), attempt.detail()), (Some(200), None));
     let requests = receiver.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(
@@ -452,8 +448,11 @@ async fn unreachable_destinations_and_missing_secrets_fail_without_leaking() {
     let attempt = deliverer
         .deliver(&destination(kind), &secrets_closed, &event())
         .await;
-    assert_eq!(attempt.status_code, None);
-    let error = attempt.error.clone().expect("connection fails");
+    assert_eq!(attempt.http_status(), None);
+    let error = attempt
+        .detail()
+        .map(str::to_owned)
+        .expect("connection fails");
     assert!(
         error.starts_with("could not connect to the destination"),
         "{error}"
@@ -469,11 +468,10 @@ async fn unreachable_destinations_and_missing_secrets_fail_without_leaking() {
     let attempt = deliverer
         .deliver(&destination(DestinationKind::Webhook), &unsigned, &event())
         .await;
-    assert_eq!(attempt.status_code, None);
+    assert_eq!(attempt.http_status(), None);
     assert!(
         attempt
-            .error
-            .as_deref()
+            .detail()
             .is_some_and(|e| e.contains("signing secret"))
     );
     assert!(receiver.requests().is_empty());

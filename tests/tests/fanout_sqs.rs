@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use shipwatch_adapters::app_store_connect::AppStoreConnectAccounts;
 use shipwatch_adapters::delivery::HttpDeliverer;
 use shipwatch_adapters::queue::SqsShardQueue;
 use shipwatch_service::fanout::{FanoutConfig, FanoutSweep, ShardQueue, SweepShard};
@@ -165,11 +166,13 @@ impl Harness {
 
         let sweeper = SweepService::new(
             stores.clone(),
-            AscClient::with_clock(
-                AscConfig::new(&asc.base_url()).expect("fake url"),
-                clock.clone(),
-            )
-            .expect("client"),
+            AppStoreConnectAccounts::port(
+                AscClient::with_clock(
+                    AscConfig::new(&asc.base_url()).expect("fake url"),
+                    clock.clone(),
+                )
+                .expect("client"),
+            ),
             Arc::new(HttpDeliverer::new(true, Duration::from_secs(5)).expect("deliverer")),
             clock.clone(),
             SweepConfig::default(),

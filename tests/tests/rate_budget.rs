@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use shipwatch_adapters::app_store_connect::AppStoreConnectAccounts;
 use shipwatch_adapters::delivery::HttpDeliverer;
 use shipwatch_service::model::*;
 use shipwatch_service::ports::Stores;
@@ -55,11 +56,13 @@ impl Harness {
         let record = test_key.seed_valid(&stores, &team, "budgeted", now).await;
         let sweeper = SweepService::new(
             stores.clone(),
-            AscClient::with_clock(
-                AscConfig::new(&asc.base_url()).expect("fake url"),
-                clock.clone(),
-            )
-            .expect("client"),
+            AppStoreConnectAccounts::port(
+                AscClient::with_clock(
+                    AscConfig::new(&asc.base_url()).expect("fake url"),
+                    clock.clone(),
+                )
+                .expect("client"),
+            ),
             Arc::new(HttpDeliverer::new(true, Duration::from_secs(5)).expect("deliverer")),
             clock.clone(),
             SweepConfig {
@@ -268,11 +271,13 @@ async fn a_rate_limited_key_is_skipped_across_processes_until_the_next_hour() {
     // Another process (a fresh sweep service, as another Lambda instance) honours it too.
     let other_process = SweepService::new(
         harness.stores.clone(),
-        AscClient::with_clock(
-            AscConfig::new(&harness.asc.base_url()).expect("fake url"),
-            harness.clock.clone(),
-        )
-        .expect("client"),
+        AppStoreConnectAccounts::port(
+            AscClient::with_clock(
+                AscConfig::new(&harness.asc.base_url()).expect("fake url"),
+                harness.clock.clone(),
+            )
+            .expect("client"),
+        ),
         Arc::new(HttpDeliverer::new(true, Duration::from_secs(5)).expect("deliverer")),
         harness.clock.clone(),
         SweepConfig::default(),

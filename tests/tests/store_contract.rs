@@ -294,7 +294,7 @@ async fn deleting_a_key_frees_its_key_id_and_drops_its_snapshot(stores: Stores) 
         stores.keys.delete_key(&team.id, &key.id).await
     ));
 
-    let again = api_key(&team.id, key.key_id.as_str(), 5);
+    let again = api_key(&team.id, key.account.identity(), 5);
     ok(
         "same Key ID after delete",
         stores.keys.insert_key(&again).await,

@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
+use shipwatch_adapters::app_store_connect::AppStoreConnectAccounts;
 use shipwatch_service::model::{
     ApiKeyRecord, DeliveryStatus, EventQuery, EventWithDeliveries, KeyRecordId, KeyStatus,
     KeyStatusCode, TeamId,
@@ -258,7 +259,7 @@ impl World {
         let asc = AscClient::with_clock(AscConfig::new(&self.gate.url())?, self.clock.clone())?;
         Ok(SweepService::new(
             self.app.services.stores.clone(),
-            asc,
+            AppStoreConnectAccounts::port(asc),
             self.app.services.deliverer.clone(),
             self.clock.clone(),
             SweepConfig::default(),

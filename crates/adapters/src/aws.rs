@@ -187,7 +187,7 @@ fn key_item(key: &ApiKeyRecord) -> StoreResult<Item> {
     item.insert(ENTITY.into(), s("key"));
     item.insert("id".into(), s(key.id.0.clone()));
     item.insert(TEAM_ID.into(), s(key.team_id.0.clone()));
-    item.insert("key_id".into(), s(key.key_id.as_str()));
+    item.insert("key_id".into(), s(key.account.identity()));
     // Top-level for the validator's stream filter.
     item.insert("status".into(), s(key.status.as_str()));
     item.insert(
@@ -207,7 +207,7 @@ fn key_item(key: &ApiKeyRecord) -> StoreResult<Item> {
 fn key_id_guard_item(key: &ApiKeyRecord) -> Item {
     let mut item = primary_key(
         keys::team(&key.team_id.0),
-        keys::key_id_guard(key.key_id.as_str()),
+        keys::key_id_guard(key.account.identity()),
     );
     item.insert(ENTITY.into(), s("key_id_guard"));
     item.insert("key_record_id".into(), s(key.id.0.clone()));
@@ -779,7 +779,7 @@ impl KeyStore for AwsStore {
             TransactWriteItem::builder().delete(delete_key).build(),
             self.delete_write(
                 keys::team(&team.0),
-                &keys::key_id_guard(key.key_id.as_str()),
+                &keys::key_id_guard(key.account.identity()),
             )?,
             self.delete_write(keys::key(&id.0), keys::SNAPSHOT_SK)?,
         ];

@@ -13,17 +13,15 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use shipwatch_service::domain::destination_url::{is_forbidden_ip, validate_destination_url};
 use shipwatch_service::domain::{render, signing};
-use shipwatch_service::model::{
-    DeliveryAttempt, Destination, DestinationKind, DestinationSecrets, EventRecord,
-};
-use shipwatch_service::ports::Deliverer;
+use shipwatch_service::model::{Destination, DestinationKind, DestinationSecrets, EventRecord};
+use shipwatch_service::ports::{Deliverer, DeliveryOutcome};
 use url::Url;
 
 /// `User-Agent` of every delivery.
@@ -265,35 +263,28 @@ impl Deliverer for HttpDeliverer {
         destination: &Destination,
         secrets: &DestinationSecrets,
         event: &EventRecord,
-    ) -> DeliveryAttempt {
-        let at = Utc::now();
-        let started = Instant::now();
-        let outcome = self.send(destination, secrets, event).await;
-        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let attempt = match outcome {
-            Ok(status) => DeliveryAttempt {
-                at,
-                status_code: Some(status),
-                error: None,
-                duration_ms,
+    ) -> DeliveryOutcome {
+        let outcome = match self.send(destination, secrets, event).await {
+            Ok(status) => DeliveryOutcome::Delivered {
+                http_status: Some(status),
             },
-            Err(failure) => DeliveryAttempt {
-                at,
-                status_code: failure.status_code,
-                error: Some(failure.error),
-                duration_ms,
+            // Every failure is worth another try: a destination that answers 4xx today (a
+            // misconfigured receiver) may be fixed before the schedule runs out.
+            Err(failure) => DeliveryOutcome::Failed {
+                retryable: true,
+                detail: failure.error,
+                http_status: failure.status_code,
             },
         };
         tracing::debug!(
             destination = %destination.id,
             event = %event.id,
             kind = destination.kind.as_str(),
-            status = attempt.status_code,
-            duration_ms,
-            delivered = attempt.error.is_none(),
+            status = outcome.http_status(),
+            delivered = outcome.is_delivered(),
             "delivery attempt"
         );
-        attempt
+        outcome
     }
 }
 

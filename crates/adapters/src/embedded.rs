@@ -336,7 +336,7 @@ impl KeyStore for EmbeddedStore {
         let row = (
             key.id.0.clone(),
             key.team_id.0.clone(),
-            key.key_id.as_str().to_owned(),
+            key.account.identity().to_owned(),
             time_key(key.created_at),
             key.revision as i64,
         );
@@ -422,7 +422,7 @@ impl KeyStore for EmbeddedStore {
         let row = (
             key.id.0.clone(),
             key.team_id.0.clone(),
-            key.key_id.as_str().to_owned(),
+            key.account.identity().to_owned(),
             key.revision as i64,
         );
         let expected = expected_revision as i64;

@@ -1,6 +1,8 @@
-//! shipwatch adapters: the embedded store (SQLite + secret files), DynamoDB + Secrets Manager, and
-//! HTTP delivery. Each implements ports of `shipwatch_service::ports`.
+//! shipwatch adapters: App Store Connect accounts, the embedded store (SQLite + secret files),
+//! DynamoDB + Secrets Manager, the SQS shard queue and HTTP delivery. Each implements ports of
+//! `shipwatch_service` (`ports`, `accounts`, `fanout::ShardQueue`).
 
+pub mod app_store_connect;
 pub mod aws;
 pub mod delivery;
 pub mod embedded;

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use shipwatch_service::accounts::StoreAccounts;
 use shipwatch_service::api::{ApiState, SweepRunner};
 use shipwatch_service::auth::{ADMIN_TOKEN_PREFIX, generate_token, hash_token};
 use shipwatch_service::config::{ConfigError, LogFormat, Settings, StoreKind};
@@ -16,6 +17,7 @@ use shipwatch_service::sweep::{SweepConfig, SweepService};
 use shipwatch_shared::asc::{AscClient, AscConfig, AscError};
 use shipwatch_shared::clock::{Clock, SystemClock};
 
+use crate::app_store_connect::{AppStoreConnectAccounts, AscReadPolicy};
 use crate::delivery::HttpDeliverer;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +58,9 @@ pub fn init_tracing(format: LogFormat) {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
+            // Every enclosing span (sweep id, key, delivery, HTTP request) on each line.
             .with_current_span(false)
+            .with_span_list(true)
             .without_time()
             .try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
@@ -70,6 +74,8 @@ pub struct Services {
     pub stores: Stores,
     pub clock: Arc<dyn Clock>,
     pub asc: AscClient,
+    /// The store-account port's adapters (App Store Connect).
+    pub accounts: Arc<dyn StoreAccounts>,
     pub validator: KeyValidator,
     pub deliverer: Arc<dyn Deliverer>,
     pub sweeper: SweepService,
@@ -102,10 +108,14 @@ impl Services {
             HttpDeliverer::new(settings.allow_private_destinations, Duration::from_secs(10))
                 .map_err(|e| WiringError::Delivery(e.to_string()))?,
         );
-        let validator = KeyValidator::new(stores.clone(), asc.clone(), clock.clone());
+        let accounts: Arc<dyn StoreAccounts> = Arc::new(AppStoreConnectAccounts::new(
+            asc.clone(),
+            AscReadPolicy::default(),
+        ));
+        let validator = KeyValidator::new(stores.clone(), accounts.clone(), clock.clone());
         let sweeper = SweepService::new(
             stores.clone(),
-            asc.clone(),
+            accounts.clone(),
             deliverer.clone(),
             clock.clone(),
             SweepConfig {
@@ -120,6 +130,7 @@ impl Services {
             stores,
             clock,
             asc,
+            accounts,
             validator,
             deliverer,
             sweeper,

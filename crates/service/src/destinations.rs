@@ -188,10 +188,15 @@ impl DestinationService {
             }),
             summary: format!("Test message to {}", destination.name),
         };
-        let attempt = self.deliverer.deliver(&destination, &secrets, &event).await;
-        let delivered = attempt
-            .status_code
-            .is_some_and(|code| (200..300).contains(&code));
+        let (outcome, attempt) = crate::outbox::attempt(
+            self.deliverer.as_ref(),
+            self.clock.as_ref(),
+            &destination,
+            &secrets,
+            &event,
+        )
+        .await;
+        let delivered = outcome.is_delivered();
         let delivery = DeliveryRecord {
             id: DeliveryId::generate(),
             event_id: event.id.clone(),

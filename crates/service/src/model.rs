@@ -94,14 +94,90 @@ impl KeyStatusCode {
     }
 }
 
-/// An uploaded App Store Connect API key, without its private key.
+/// Which store account a key opens, without its secret. Stored flattened into the key record as
+/// `platform` plus the store's own ids; records written before `platform` existed are App Store
+/// Connect keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StoredAccountRef", into = "StoredAccountRef")]
+pub enum AccountRef {
+    AppStoreConnect { key_id: KeyId, issuer_id: IssuerId },
+}
+
+impl AccountRef {
+    pub fn platform(&self) -> Platform {
+        match self {
+            Self::AppStoreConnect { .. } => Platform::AppStoreConnect,
+        }
+    }
+
+    /// What identifies the account within a team (a team may upload it once): Apple's Key ID.
+    pub fn identity(&self) -> &str {
+        match self {
+            Self::AppStoreConnect { key_id, .. } => key_id.as_str(),
+        }
+    }
+}
+
+/// The store a key belongs to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    #[default]
+    AppStoreConnect,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AppStoreConnect => "app_store_connect",
+        }
+    }
+}
+
+/// The stored shape of [`AccountRef`]: every store's fields optional, checked on the way in.
+#[derive(Serialize, Deserialize)]
+struct StoredAccountRef {
+    #[serde(default)]
+    platform: Platform,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_id: Option<KeyId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    issuer_id: Option<IssuerId>,
+}
+
+impl TryFrom<StoredAccountRef> for AccountRef {
+    type Error = String;
+
+    fn try_from(stored: StoredAccountRef) -> Result<Self, Self::Error> {
+        match stored.platform {
+            Platform::AppStoreConnect => match (stored.key_id, stored.issuer_id) {
+                (Some(key_id), Some(issuer_id)) => Ok(Self::AppStoreConnect { key_id, issuer_id }),
+                _ => Err("an App Store Connect key record needs key_id and issuer_id".into()),
+            },
+        }
+    }
+}
+
+impl From<AccountRef> for StoredAccountRef {
+    fn from(account: AccountRef) -> Self {
+        match account {
+            AccountRef::AppStoreConnect { key_id, issuer_id } => Self {
+                platform: Platform::AppStoreConnect,
+                key_id: Some(key_id),
+                issuer_id: Some(issuer_id),
+            },
+        }
+    }
+}
+
+/// An uploaded store API key (App Store Connect today), without its secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKeyRecord {
     pub id: KeyRecordId,
     pub team_id: TeamId,
     pub name: String,
-    pub key_id: KeyId,
-    pub issuer_id: IssuerId,
+    #[serde(flatten)]
+    pub account: AccountRef,
     pub public_key_fingerprint: String,
     pub status: KeyStatus,
     pub status_code: Option<KeyStatusCode>,
@@ -294,6 +370,7 @@ pub enum DeliveryStatus {
     Failed,
 }
 
+/// One recorded send of a delivery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryAttempt {
     pub at: DateTime<Utc>,

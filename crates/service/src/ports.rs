@@ -137,7 +137,44 @@ pub struct Stores {
     pub sweeps: std::sync::Arc<dyn SweepStore>,
 }
 
-/// Sends one event to one destination and reports the attempt (never panics, never returns the URL in errors).
+/// How one send to a destination ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered {
+        /// The HTTP status, for destinations reached over HTTP.
+        http_status: Option<u16>,
+    },
+    Failed {
+        /// `false` when trying again cannot help (the delivery is given up at once).
+        retryable: bool,
+        /// What went wrong, in words, without the destination's URL or secrets.
+        detail: String,
+        http_status: Option<u16>,
+    },
+}
+
+impl DeliveryOutcome {
+    pub fn is_delivered(&self) -> bool {
+        matches!(self, Self::Delivered { .. })
+    }
+
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Delivered { http_status } | Self::Failed { http_status, .. } => *http_status,
+        }
+    }
+
+    /// The failure's description; `None` when delivered.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Self::Delivered { .. } => None,
+            Self::Failed { detail, .. } => Some(detail),
+        }
+    }
+}
+
+/// Sends one event to one destination (never panics, never puts the URL in the outcome). One
+/// adapter per destination kind family (HTTP today).
 #[async_trait]
 pub trait Deliverer: Send + Sync {
     async fn deliver(
@@ -145,5 +182,5 @@ pub trait Deliverer: Send + Sync {
         destination: &Destination,
         secrets: &DestinationSecrets,
         event: &EventRecord,
-    ) -> DeliveryAttempt;
+    ) -> DeliveryOutcome;
 }

@@ -24,11 +24,12 @@ pub struct KeyView {
 
 impl From<&ApiKeyRecord> for KeyView {
     fn from(k: &ApiKeyRecord) -> Self {
+        let crate::model::AccountRef::AppStoreConnect { key_id, issuer_id } = &k.account;
         Self {
             id: k.id.to_string(),
             name: k.name.clone(),
-            key_id: k.key_id.to_string(),
-            issuer_id: k.issuer_id.to_string(),
+            key_id: key_id.to_string(),
+            issuer_id: issuer_id.to_string(),
             status: k.status.as_str(),
             status_code: k.status_code.map(|c| c.as_str()),
             status_message: k.status_message.clone(),

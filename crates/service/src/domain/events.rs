@@ -130,7 +130,7 @@ pub fn account_action_required(
         summary: format!(
             "Key {} ({}): App Store Connect needs action: {message}",
             key.name,
-            key.key_id.as_str()
+            key.account.identity()
         ),
     }
 }
@@ -163,7 +163,7 @@ pub fn key_status_changed(
         summary: format!(
             "Key {} ({}): {} -> {}{code_text}",
             key.name,
-            key.key_id.as_str(),
+            key.account.identity(),
             old.as_str(),
             new.as_str()
         ),
@@ -171,7 +171,7 @@ pub fn key_status_changed(
 }
 
 fn key_ref(key: &ApiKeyRecord) -> Value {
-    json!({ "id": key.id, "key_id": key.key_id.as_str() })
+    json!({ "id": key.id, "key_id": key.account.identity() })
 }
 
 fn build_data(app: &AppRef, build: &BuildRef, old: Option<&str>, new: &str) -> Value {
@@ -316,8 +316,10 @@ mod tests {
             id: KeyRecordId("key1".into()),
             team_id: TeamId("team1".into()),
             name: "CI key".into(),
-            key_id: KeyId::parse("ABCDE12345")?,
-            issuer_id: IssuerId::parse("57246542-96fe-1a63-e053-0824d011072a")?,
+            account: crate::model::AccountRef::AppStoreConnect {
+                key_id: KeyId::parse("ABCDE12345")?,
+                issuer_id: IssuerId::parse("57246542-96fe-1a63-e053-0824d011072a")?,
+            },
             public_key_fingerprint: "fp".into(),
             status: KeyStatus::Valid,
             status_code: None,

@@ -4,6 +4,7 @@
 pub mod destination_url;
 pub mod diff;
 pub mod events;
+pub mod observation;
 pub mod render;
 pub mod routing;
 pub mod signing;

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shipwatch_shared::asc::{AppWithVersions, BuildWithDetails, PhasedRelease};
+
+use crate::domain::observation::{Observation, ObservedApp};
 
 /// `appVersionState` of a version that is approved and live (or going live) on the App Store.
 pub const READY_FOR_DISTRIBUTION: &str = "READY_FOR_DISTRIBUTION";
@@ -138,14 +139,13 @@ impl KeySnapshot {
     /// version id (`None`: the version has none).
     pub fn observe(
         prev: Option<&KeySnapshot>,
-        apps: &[AppWithVersions],
-        builds: &[BuildWithDetails],
-        phased: &BTreeMap<String, Option<PhasedRelease>>,
+        observation: &Observation,
         now: DateTime<Utc>,
     ) -> KeySnapshot {
+        let phased = &observation.phased_releases;
         let mut snapshot = KeySnapshot::default();
-        for listed in apps {
-            let prev_app = prev.and_then(|prev| prev.apps.get(&listed.app.id));
+        for listed in &observation.apps {
+            let prev_app = prev.and_then(|prev| prev.apps.get(&listed.id));
             let versions = listed
                 .versions
                 .iter()
@@ -164,7 +164,7 @@ impl KeySnapshot {
                     };
                     let phased_release = match phased.get(&version.id) {
                         Some(Some(read)) => Some(PhasedReleaseSeen::Present {
-                            state: read.state.as_str().to_owned(),
+                            state: read.state.clone(),
                             current_day_number: read.current_day_number,
                         }),
                         Some(None) => Some(PhasedReleaseSeen::Absent),
@@ -172,12 +172,9 @@ impl KeySnapshot {
                     };
                     let snapshot = VersionSnapshot {
                         version_string: version.version_string.clone(),
-                        platform: version.platform.as_str().to_owned(),
+                        platform: version.platform.clone(),
                         state: state.to_owned(),
-                        release_type: version
-                            .release_type
-                            .as_ref()
-                            .map(|release| release.as_str().to_owned()),
+                        release_type: version.release_type.clone(),
                         state_since,
                         phased_release,
                     };
@@ -185,36 +182,26 @@ impl KeySnapshot {
                 })
                 .collect();
             snapshot.apps.insert(
-                listed.app.id.clone(),
+                listed.id.clone(),
                 AppSnapshot {
-                    name: listed.app.name.clone(),
-                    bundle_id: listed.app.bundle_id.clone(),
+                    name: listed.name.clone(),
+                    bundle_id: listed.bundle_id.clone(),
                     versions,
                 },
             );
         }
-        for build in builds {
-            let pre_release = build.pre_release_version.as_ref();
+        for build in &observation.builds {
             snapshot.builds.insert(
                 build.id.clone(),
                 BuildSnapshot {
                     app_id: build.app_id.clone(),
                     version: build.version.clone(),
-                    short_version: pre_release.map(|pre| pre.version.clone()),
-                    platform: pre_release.map(|pre| pre.platform.as_str().to_owned()),
-                    processing_state: build.processing_state.as_str().to_owned(),
-                    external_build_state: build
-                        .external_build_state
-                        .as_ref()
-                        .map(|state| state.as_str().to_owned()),
-                    internal_build_state: build
-                        .internal_build_state
-                        .as_ref()
-                        .map(|state| state.as_str().to_owned()),
-                    beta_review_state: build
-                        .beta_review_state
-                        .as_ref()
-                        .map(|state| state.as_str().to_owned()),
+                    short_version: build.short_version.clone(),
+                    platform: build.platform.clone(),
+                    processing_state: build.processing_state.clone(),
+                    external_build_state: build.external_build_state.clone(),
+                    internal_build_state: build.internal_build_state.clone(),
+                    beta_review_state: build.beta_review_state.clone(),
                     uploaded_date: build.uploaded_date,
                 },
             );
@@ -267,13 +254,13 @@ impl KeySnapshot {
 /// Nothing is read at baseline (no previous snapshot) nor for an app that just became visible:
 /// a phased release already running then is not followed. A version whose phased release was
 /// found absent or complete is not read again unless it re-enters one of the states above.
-pub fn phased_release_checks(prev: Option<&KeySnapshot>, apps: &[AppWithVersions]) -> Vec<String> {
+pub fn phased_release_checks(prev: Option<&KeySnapshot>, apps: &[ObservedApp]) -> Vec<String> {
     let Some(prev) = prev else {
         return Vec::new();
     };
     let mut checks = Vec::new();
     for listed in apps {
-        let Some(prev_app) = prev.apps.get(&listed.app.id) else {
+        let Some(prev_app) = prev.apps.get(&listed.id) else {
             continue;
         };
         for version in &listed.versions {
@@ -302,11 +289,8 @@ pub fn phased_release_checks(prev: Option<&KeySnapshot>, apps: &[AppWithVersions
 
 #[cfg(test)]
 mod tests {
+    use crate::domain::observation::{ObservedBuild, ObservedPhasedRelease, ObservedVersion};
     use chrono::TimeDelta;
-    use shipwatch_shared::asc::{
-        App, AppStoreVersion, AppVersionState, BuildProcessingState, ExternalBetaState,
-        PhasedReleaseState, Platform, PreReleaseVersion, ReleaseType,
-    };
 
     use super::*;
 
@@ -314,68 +298,68 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default() + TimeDelta::minutes(minutes)
     }
 
-    fn app(id: &str, versions: &[(&str, &str)]) -> AppWithVersions {
-        AppWithVersions {
-            app: App {
-                id: id.into(),
-                name: format!("App {id}"),
-                bundle_id: format!("com.example.{id}"),
-            },
+    fn app(id: &str, versions: &[(&str, &str)]) -> ObservedApp {
+        ObservedApp {
+            id: id.into(),
+            name: format!("App {id}"),
+            bundle_id: format!("com.example.{id}"),
             versions: versions
                 .iter()
-                .map(|(version_id, state)| AppStoreVersion {
+                .map(|(version_id, state)| ObservedVersion {
                     id: (*version_id).into(),
                     version_string: "1.0".into(),
-                    platform: Platform::Ios,
-                    state: AppVersionState::from_apple(state),
-                    app_store_state: None,
-                    release_type: Some(ReleaseType::Manual),
-                    created_date: None,
+                    platform: "IOS".into(),
+                    state: (*state).into(),
+                    release_type: Some("MANUAL".into()),
                 })
                 .collect(),
         }
     }
 
-    fn build(id: &str, processing: &str, external: Option<&str>) -> BuildWithDetails {
-        BuildWithDetails {
+    fn build(id: &str, processing: &str, external: Option<&str>) -> ObservedBuild {
+        ObservedBuild {
             id: id.into(),
             app_id: "a1".into(),
             version: "7".into(),
-            uploaded_date: Some(at(-5)),
-            expired: false,
-            processing_state: BuildProcessingState::from_apple(processing),
-            pre_release_version: Some(PreReleaseVersion {
-                id: "p1".into(),
-                version: "1.0".into(),
-                platform: Platform::Ios,
-            }),
-            external_build_state: external.map(ExternalBetaState::from_apple),
+            short_version: Some("1.0".into()),
+            platform: Some("IOS".into()),
+            processing_state: processing.into(),
+            external_build_state: external.map(str::to_owned),
             internal_build_state: None,
             beta_review_state: None,
-            app: None,
+            uploaded_date: Some(at(-5)),
         }
     }
 
-    fn phased(state: &str, day: Option<u32>) -> Option<PhasedRelease> {
-        Some(PhasedRelease {
-            id: "pr1".into(),
-            state: PhasedReleaseState::from_apple(state),
+    fn phased(state: &str, day: Option<u32>) -> Option<ObservedPhasedRelease> {
+        Some(ObservedPhasedRelease {
+            state: state.into(),
             current_day_number: day,
-            start_date: None,
         })
+    }
+
+    fn observation(
+        apps: &[ObservedApp],
+        builds: &[ObservedBuild],
+        phased: &[(&str, Option<ObservedPhasedRelease>)],
+    ) -> Observation {
+        Observation {
+            apps: apps.to_vec(),
+            builds: builds.to_vec(),
+            phased_releases: phased
+                .iter()
+                .map(|(id, read)| ((*id).to_owned(), read.clone()))
+                .collect(),
+        }
     }
 
     fn observe(
         prev: Option<&KeySnapshot>,
-        apps: &[AppWithVersions],
-        phased: &[(&str, Option<PhasedRelease>)],
+        apps: &[ObservedApp],
+        phased: &[(&str, Option<ObservedPhasedRelease>)],
         minutes: i64,
     ) -> KeySnapshot {
-        let phased: BTreeMap<String, Option<PhasedRelease>> = phased
-            .iter()
-            .map(|(id, read)| ((*id).to_owned(), read.clone()))
-            .collect();
-        KeySnapshot::observe(prev, apps, &[], &phased, at(minutes))
+        KeySnapshot::observe(prev, &observation(apps, &[], phased), at(minutes))
     }
 
     fn version<'a>(snapshot: &'a KeySnapshot, app: &str, id: &str) -> &'a VersionSnapshot {
@@ -387,9 +371,7 @@ mod tests {
         let builds = [build("b1", "VALID", Some("IN_BETA_TESTING"))];
         let snapshot = KeySnapshot::observe(
             None,
-            &[app("a1", &[("v1", "WAITING_FOR_REVIEW")])],
-            &builds,
-            &BTreeMap::new(),
+            &observation(&[app("a1", &[("v1", "WAITING_FOR_REVIEW")])], &builds, &[]),
             at(0),
         );
         let app = &snapshot.apps["a1"];
@@ -550,9 +532,11 @@ mod tests {
         let apps = [app("a1", &[("v1", "READY_FOR_DISTRIBUTION")])];
         let snapshot = KeySnapshot::observe(
             None,
-            &apps,
-            &[build("b1", "PROCESSING", None)],
-            &[("v1".to_owned(), phased("PAUSED", Some(4)))].into(),
+            &observation(
+                &apps,
+                &[build("b1", "PROCESSING", None)],
+                &[("v1", phased("PAUSED", Some(4)))],
+            ),
             at(0),
         );
         let json = snapshot.to_json()?;
@@ -573,9 +557,11 @@ mod tests {
         other_app.app_id = "a2".into();
         let snapshot = KeySnapshot::observe(
             None,
-            &[],
-            &[older, build("b-new", "PROCESSING", None), other_app],
-            &BTreeMap::new(),
+            &observation(
+                &[],
+                &[older, build("b-new", "PROCESSING", None), other_app],
+                &[],
+            ),
             at(0),
         );
         let ids: Vec<&str> = snapshot.builds_of("a1").iter().map(|(id, _)| *id).collect();

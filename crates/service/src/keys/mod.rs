@@ -13,7 +13,7 @@ use shipwatch_shared::credentials::{IssuerId, KeyId, PrivateKey};
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
-use crate::model::{ApiKeyRecord, KeyRecordId, KeyStatus, SecretValue, Team};
+use crate::model::{AccountRef, ApiKeyRecord, KeyRecordId, KeyStatus, SecretValue, Team};
 use crate::ports::{StoreError, Stores};
 
 /// Longest key name accepted.
@@ -79,7 +79,10 @@ impl KeyService {
     pub async fn upload(&self, team: &Team, new: NewKey) -> Result<ApiKeyRecord, ApiError> {
         let checked = check_new_key(new)?;
         let existing = self.stores.keys.list_keys(&team.id).await?;
-        if existing.iter().any(|k| k.key_id == checked.key_id) {
+        if existing
+            .iter()
+            .any(|k| k.account.identity() == checked.key_id.as_str())
+        {
             return Err(key_exists(&checked.key_id));
         }
 
@@ -88,8 +91,10 @@ impl KeyService {
             id: KeyRecordId::generate(),
             team_id: team.id.clone(),
             name: checked.name,
-            key_id: checked.key_id,
-            issuer_id: checked.issuer_id,
+            account: AccountRef::AppStoreConnect {
+                key_id: checked.key_id.clone(),
+                issuer_id: checked.issuer_id,
+            },
             public_key_fingerprint: checked.private_key.fingerprint().to_owned(),
             status: KeyStatus::Validating,
             status_code: None,
@@ -115,11 +120,11 @@ impl KeyService {
         if let Err(err) = self.stores.keys.insert_key(&record).await {
             self.remove_secret_after_failure(&record).await;
             return Err(match err {
-                StoreError::Conflict(_) => key_exists(&record.key_id),
+                StoreError::Conflict(_) => key_exists(&checked.key_id),
                 other => other.into(),
             });
         }
-        tracing::info!(key = %record.id, team = %team.id, key_id = %record.key_id, "key uploaded");
+        tracing::info!(key = %record.id, team = %team.id, key_id = record.account.identity(), "key uploaded");
         self.trigger.key_needs_validation(&record.id).await;
         Ok(record)
     }

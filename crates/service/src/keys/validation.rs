@@ -5,56 +5,36 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use shipwatch_shared::asc::{AscClient, AscError};
 use shipwatch_shared::clock::Clock;
-use shipwatch_shared::credentials::{ApiCredentials, PrivateKey};
 
 use super::{
     MESSAGE_AGREEMENTS_REQUIRED, MESSAGE_ASC_UNAVAILABLE, MESSAGE_INSUFFICIENT_ROLE,
     MESSAGE_NOT_AUTHORIZED, ValidationTrigger,
 };
+pub use crate::accounts::Verdict;
+use crate::accounts::{StoreAccounts, verdict_for};
 use crate::model::{ApiKeyRecord, KeyRecordId, KeyStatus, KeyStatusCode};
 use crate::ports::{StoreError, Stores};
 
-/// The result of asking App Store Connect about a key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Valid {
-        apps_count: u32,
-    },
-    Invalid(KeyStatusCode),
-    AgreementsRequired,
-    /// Apple could not answer; try again after `retry_after` at the earliest.
-    Unavailable {
-        retry_after: Option<Duration>,
-    },
-}
-
-/// Maps App Store Connect's answers to a verdict (pure; the rules of contract section 2).
-pub fn verdict(apps: Result<u32, AscError>, builds: Option<Result<(), AscError>>) -> Verdict {
-    let apps_count = match apps {
-        Ok(count) => count,
-        Err(err) => return verdict_for_error(&err),
-    };
-    match builds {
-        Some(Err(err)) => match verdict_for_error(&err) {
-            // Reading apps worked but builds is forbidden: the role is too low.
-            Verdict::Invalid(KeyStatusCode::NotAuthorized) => verdict_for_error(&err),
-            other => other,
-        },
-        _ => Verdict::Valid { apps_count },
+/// The status, code and message a key gets for a verdict that blocks it, or `None` for a verdict
+/// that does not (valid, or the store could not answer). Validation and sweep both use it.
+pub fn blocked_status(verdict: &Verdict) -> Option<(KeyStatus, KeyStatusCode, &'static str)> {
+    match verdict {
+        Verdict::Invalid(code) => Some((KeyStatus::Invalid, *code, message_for(*code))),
+        Verdict::ActionRequired(code) => {
+            Some((KeyStatus::ActionRequired, *code, message_for(*code)))
+        }
+        Verdict::Valid { .. } | Verdict::Unavailable { .. } => None,
     }
 }
 
-fn verdict_for_error(err: &AscError) -> Verdict {
-    match err {
-        AscError::NotAuthorized { .. } => Verdict::Invalid(KeyStatusCode::NotAuthorized),
-        AscError::AgreementsRequired { .. } => Verdict::AgreementsRequired,
-        AscError::Forbidden { .. } => Verdict::Invalid(KeyStatusCode::InsufficientRole),
-        AscError::RateLimited { retry_after, .. } => Verdict::Unavailable {
-            retry_after: *retry_after,
-        },
-        _ => Verdict::Unavailable { retry_after: None },
+/// What the user reads for a status code.
+pub fn message_for(code: KeyStatusCode) -> &'static str {
+    match code {
+        KeyStatusCode::NotAuthorized => MESSAGE_NOT_AUTHORIZED,
+        KeyStatusCode::InsufficientRole => MESSAGE_INSUFFICIENT_ROLE,
+        KeyStatusCode::AgreementsRequired => MESSAGE_AGREEMENTS_REQUIRED,
+        KeyStatusCode::AscUnavailable => MESSAGE_ASC_UNAVAILABLE,
     }
 }
 
@@ -83,29 +63,17 @@ pub fn apply_verdict(key: &ApiKeyRecord, verdict: &Verdict, now: DateTime<Utc>) 
             next.validation_attempts = 0;
             next.next_validation_at = None;
         }
-        Verdict::Invalid(code) => {
-            next.status = KeyStatus::Invalid;
-            next.status_code = Some(*code);
-            next.status_message = Some(
-                match code {
-                    KeyStatusCode::InsufficientRole => MESSAGE_INSUFFICIENT_ROLE,
-                    _ => MESSAGE_NOT_AUTHORIZED,
-                }
-                .to_owned(),
-            );
+        Verdict::Invalid(_) | Verdict::ActionRequired(_) => {
+            if let Some((status, code, message)) = blocked_status(verdict) {
+                next.status = status;
+                next.status_code = Some(code);
+                next.status_message = Some(message.to_owned());
+            }
             next.validated_at = Some(now);
             next.validation_attempts = 0;
             next.next_validation_at = None;
         }
-        Verdict::AgreementsRequired => {
-            next.status = KeyStatus::ActionRequired;
-            next.status_code = Some(KeyStatusCode::AgreementsRequired);
-            next.status_message = Some(MESSAGE_AGREEMENTS_REQUIRED.to_owned());
-            next.validated_at = Some(now);
-            next.validation_attempts = 0;
-            next.next_validation_at = None;
-        }
-        Verdict::Unavailable { retry_after } => {
+        Verdict::Unavailable { retry_after, .. } => {
             next.status = KeyStatus::Validating;
             next.status_code = Some(KeyStatusCode::AscUnavailable);
             next.status_message = Some(MESSAGE_ASC_UNAVAILABLE.to_owned());
@@ -136,43 +104,40 @@ pub enum ValidationOutcome {
     Skipped,
 }
 
-/// Signs a token with the key and asks App Store Connect for apps and builds.
+/// Asks the key's store whether the key works (through the account port).
 #[derive(Clone)]
 pub struct KeyValidator {
     stores: Stores,
-    asc: AscClient,
+    accounts: Arc<dyn StoreAccounts>,
     clock: Arc<dyn Clock>,
 }
 
 impl KeyValidator {
-    pub fn new(stores: Stores, asc: AscClient, clock: Arc<dyn Clock>) -> Self {
-        Self { stores, asc, clock }
+    pub fn new(stores: Stores, accounts: Arc<dyn StoreAccounts>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            stores,
+            accounts,
+            clock,
+        }
     }
 
     pub async fn validate(&self, id: &KeyRecordId) -> Result<ValidationOutcome, ValidationError> {
         let Some(key) = self.stores.keys.get_key_by_id(id).await? else {
             return Ok(ValidationOutcome::Skipped);
         };
-        let Some(pem) = self.stores.secrets.get_secret(&key.secret_name()).await? else {
+        let Some(secret) = self.stores.secrets.get_secret(&key.secret_name()).await? else {
             // Deleted meanwhile: deletion removes the secret before the record.
             if self.stores.keys.get_key_by_id(id).await?.is_none() {
                 return Ok(ValidationOutcome::Skipped);
             }
             return Err(ValidationError::SecretMissing);
         };
-        let private_key = PrivateKey::from_pem(pem.expose().as_bytes())
-            .map_err(|e| ValidationError::StoredKeyUnreadable(e.to_string()))?;
-        let session = self.asc.session(Arc::new(ApiCredentials {
-            key_id: key.key_id.clone(),
-            issuer_id: key.issuer_id.clone(),
-            private_key,
-        }));
-        let apps = session.count_apps().await;
-        let builds = match &apps {
-            Ok(_) => Some(session.probe_builds().await),
-            Err(_) => None,
-        };
-        let verdict = verdict(apps, builds);
+        let credentials = self
+            .accounts
+            .credentials(&key.account, &secret)
+            .map_err(|e| ValidationError::StoredKeyUnreadable(e.0))?;
+        let session = self.accounts.session(&credentials);
+        let verdict = verdict_for(session.validate().await.as_ref().copied());
         let next = apply_verdict(&key, &verdict, self.clock.now());
         match self.stores.keys.update_key(&next, key.revision).await {
             Ok(()) => {
@@ -224,53 +189,25 @@ pub fn is_validation_due(key: &ApiKeyRecord, now: DateTime<Utc>) -> bool {
 mod tests {
     use super::*;
 
-    fn http_err(kind: &str) -> AscError {
-        match kind {
-            "401" => AscError::NotAuthorized {
-                code: "NOT_AUTHORIZED".into(),
-                detail: None,
-            },
-            "403" => AscError::Forbidden {
-                code: "FORBIDDEN_ERROR".into(),
-                detail: None,
-            },
-            "agreements" => AscError::AgreementsRequired { detail: None },
-            "429" => AscError::RateLimited {
-                retry_after: Some(Duration::from_secs(90)),
-                rate_limit: None,
-            },
-            _ => AscError::Timeout,
-        }
-    }
-
     #[test]
-    fn verdicts_follow_the_contract() {
+    fn blocking_verdicts_carry_their_message() {
         assert_eq!(
-            verdict(Ok(3), Some(Ok(()))),
-            Verdict::Valid { apps_count: 3 }
+            blocked_status(&Verdict::Invalid(KeyStatusCode::InsufficientRole)),
+            Some((
+                KeyStatus::Invalid,
+                KeyStatusCode::InsufficientRole,
+                MESSAGE_INSUFFICIENT_ROLE
+            ))
         );
         assert_eq!(
-            verdict(Err(http_err("401")), None),
-            Verdict::Invalid(KeyStatusCode::NotAuthorized)
+            blocked_status(&Verdict::ActionRequired(KeyStatusCode::AgreementsRequired)),
+            Some((
+                KeyStatus::ActionRequired,
+                KeyStatusCode::AgreementsRequired,
+                MESSAGE_AGREEMENTS_REQUIRED
+            ))
         );
-        assert_eq!(
-            verdict(Ok(3), Some(Err(http_err("403")))),
-            Verdict::Invalid(KeyStatusCode::InsufficientRole)
-        );
-        assert_eq!(
-            verdict(Err(http_err("agreements")), None),
-            Verdict::AgreementsRequired
-        );
-        assert_eq!(
-            verdict(Err(http_err("429")), None),
-            Verdict::Unavailable {
-                retry_after: Some(Duration::from_secs(90))
-            }
-        );
-        assert_eq!(
-            verdict(Ok(1), Some(Err(http_err("timeout")))),
-            Verdict::Unavailable { retry_after: None }
-        );
+        assert_eq!(blocked_status(&Verdict::Valid { apps_count: 1 }), None);
     }
 
     #[test]

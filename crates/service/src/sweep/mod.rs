@@ -1,0 +1,289 @@
+//! The sweep: reads every active key's store account and records each transition once. One
+//! public entry point sweeps a set of key records ([`SweepService::sweep_records`]); the per-key
+//! pipeline is in [`key`] (observe -> diff -> events -> route -> commit), the key's status
+//! bookkeeping in [`key_status`], and the sending in [`crate::outbox`].
+//!
+//! Each key's requests stay within shipwatch's share of its hourly App Store Connect allowance
+//! ([`crate::rate_budget`]): a key that would go over is skipped until the next hour, one whose
+//! allowance runs low is swept less often.
+
+mod credentials;
+mod key;
+mod key_status;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use shipwatch_shared::clock::Clock;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::accounts::StoreAccounts;
+use crate::keys::KeyValidator;
+use crate::model::{ApiKeyRecord, KeyRecordId, KeyStatus};
+use crate::outbox::{Outbox, OutboxConfig};
+use crate::ports::{Deliverer, Stores};
+use crate::rate_budget::BudgetPolicy;
+use credentials::CredentialCache;
+
+/// Tuning of the sweep; [`Default`] is what production runs.
+#[derive(Clone, Debug)]
+pub struct SweepConfig {
+    /// Keys read from their store at the same time.
+    pub max_concurrent_keys: usize,
+    /// Longest one key's reads may take before the key is skipped this time.
+    pub key_deadline: Duration,
+    /// Wait after a 429 that did not say how long (`Retry-After`).
+    pub rate_limit_pause: Duration,
+    /// How often `last_swept_at` of an unchanged key is refreshed (a key write); other writes
+    /// happen only when something changed.
+    pub swept_at_refresh: TimeDelta,
+    /// shipwatch's share of each key's hourly App Store Connect allowance (`ASC_BUDGET_SHARE`).
+    pub budget: BudgetPolicy,
+    /// How long a key's credentials read from the secret store are reused (a secret read per key
+    /// and sweep would dominate the cost of large deployments; a key's secret never changes).
+    pub credentials_ttl: TimeDelta,
+    /// The delivery pass that follows each full sweep.
+    pub outbox: OutboxConfig,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_keys: 8,
+            key_deadline: Duration::from_secs(120),
+            rate_limit_pause: Duration::from_secs(60),
+            swept_at_refresh: TimeDelta::minutes(10),
+            budget: BudgetPolicy::default(),
+            credentials_ttl: TimeDelta::hours(1),
+            outbox: OutboxConfig::default(),
+        }
+    }
+}
+
+/// What one sweep did (the `POST /v1/sweeps` answer; also logged).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// Keys whose account was read.
+    pub keys: usize,
+    /// Apps those keys see.
+    pub apps: usize,
+    /// Requests sent to the stores (App Store Connect).
+    pub asc_requests: u64,
+    /// Events recorded (transitions and key status changes).
+    pub events: usize,
+    /// Deliveries queued for those events.
+    pub deliveries: usize,
+    /// Keys skipped this time (store unavailable or rate limited, over budget, store errors).
+    pub keys_skipped: usize,
+    /// Of the skipped keys, those whose App Store Connect budget is spent or paced (not failures).
+    pub keys_over_budget: usize,
+    /// Of the skipped keys, those the store failed for: worth sweeping again soon (a fanned-out
+    /// shard with any is retried by the queue).
+    pub keys_failed: usize,
+    /// Keys re-validated because their retry time had come.
+    pub keys_revalidated: usize,
+    /// Delivery attempts made by this run's delivery pass.
+    pub delivery_attempts: usize,
+}
+
+impl SweepReport {
+    fn add(&mut self, key: &key::KeyOutcome) {
+        self.keys += usize::from(key.read);
+        self.keys_skipped += usize::from(key.skipped);
+        self.keys_over_budget += usize::from(key.over_budget);
+        self.keys_failed += usize::from(key.failed);
+        self.apps += key.apps;
+        self.asc_requests += key.asc_requests;
+        self.events += key.events;
+        self.deliveries += key.deliveries;
+    }
+}
+
+/// The sweep service. Cheap to clone.
+#[derive(Clone)]
+pub struct SweepService {
+    inner: Arc<Inner>,
+    outbox: Outbox,
+}
+
+/// What every key's sweep shares.
+pub(crate) struct Inner {
+    pub(crate) stores: Stores,
+    pub(crate) accounts: Arc<dyn StoreAccounts>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: SweepConfig,
+    /// Set once, by [`SweepService::with_validator`].
+    validator: std::sync::OnceLock<KeyValidator>,
+    /// Keys their store rate-limited, with when they may be read again (per process).
+    pub(crate) rate_limited_until: Mutex<HashMap<KeyRecordId, DateTime<Utc>>>,
+    pub(crate) credentials: CredentialCache,
+}
+
+/// Key records read at the same time when a shard names its keys.
+const KEY_READ_CONCURRENCY: usize = 32;
+
+impl SweepService {
+    pub fn new(
+        stores: Stores,
+        accounts: Arc<dyn StoreAccounts>,
+        deliverer: Arc<dyn Deliverer>,
+        clock: Arc<dyn Clock>,
+        config: SweepConfig,
+    ) -> Self {
+        let outbox = Outbox::new(
+            stores.clone(),
+            deliverer,
+            clock.clone(),
+            config.outbox.clone(),
+        );
+        Self {
+            inner: Arc::new(Inner {
+                stores,
+                accounts,
+                clock,
+                credentials: CredentialCache::new(config.credentials_ttl),
+                config,
+                validator: std::sync::OnceLock::new(),
+                rate_limited_until: Mutex::new(HashMap::new()),
+            }),
+            outbox,
+        }
+    }
+
+    /// Also re-validates keys left in `validating` whose retry time has passed, at the start of
+    /// each [`run`](Self::run).
+    pub fn with_validator(self, validator: KeyValidator) -> Self {
+        if self.inner.validator.set(validator).is_err() {
+            tracing::warn!("sweep already has a key validator; the first one stays");
+        }
+        self
+    }
+
+    /// The outbox the delivery pass drains.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// One full sweep: due re-validations, every `valid` and `action_required` key (the latter to
+    /// notice accepted agreements), then the delivery pass.
+    pub async fn run(&self) -> SweepReport {
+        let span = tracing::info_span!("sweep", sweep = %uuid::Uuid::new_v4());
+        async {
+            let (revalidated, keys) = self.keys_to_sweep().await;
+            let mut report = self.sweep_records(keys).await;
+            report.keys_revalidated = revalidated;
+            report.delivery_attempts = self.deliver_due().await;
+            tracing::info!(?report, "sweep finished");
+            report
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Lists every key once (the sweep's most expensive read), re-validates the due ones among
+    /// them (with a validator), and returns how many, with the keys this sweep reads (`valid` and
+    /// `action_required`), oldest first. A key validated now is swept from the next sweep on.
+    pub async fn keys_to_sweep(&self) -> (usize, Vec<ApiKeyRecord>) {
+        let keys = match self.inner.stores.keys.list_all_keys().await {
+            Ok(keys) => keys,
+            Err(err) => {
+                tracing::error!(error = %err, "sweep could not list keys");
+                return (0, Vec::new());
+            }
+        };
+        let revalidated = match self.inner.validator.get() {
+            Some(validator) => validator.validate_due_among(&keys).await,
+            None => 0,
+        };
+        (revalidated, keys.into_iter().filter(is_swept).collect())
+    }
+
+    /// Sweeps the given key records (those that are `valid` or `action_required`; others are
+    /// passed over), at most `max_concurrent_keys` at a time, without the delivery pass.
+    pub async fn sweep_records(&self, keys: Vec<ApiKeyRecord>) -> SweepReport {
+        let semaphore = Arc::new(Semaphore::new(self.inner.config.max_concurrent_keys.max(1)));
+        let mut tasks = JoinSet::new();
+        for key in keys.into_iter().filter(is_swept) {
+            let inner = self.inner.clone();
+            let semaphore = semaphore.clone();
+            let span = tracing::info_span!("key", key = %key.id, team = %key.team_id);
+            tasks.spawn(
+                async move {
+                    // The semaphore is never closed, so acquiring only waits for a free slot.
+                    let _permit = semaphore.acquire_owned().await.ok();
+                    inner.sweep_key(key).await
+                }
+                .instrument(span),
+            );
+        }
+        let mut report = SweepReport::default();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(outcome) => report.add(&outcome),
+                Err(err) => {
+                    // A panicking key must not take the others down; it is skipped this time.
+                    tracing::error!(error = %err, "a key's sweep task failed");
+                    report.keys_skipped += 1;
+                    report.keys_failed += 1;
+                }
+            }
+        }
+        report
+    }
+
+    /// As [`sweep_records`](Self::sweep_records), for keys named by id (a fanned-out shard):
+    /// each followed by [`deliver_due`](Self::deliver_due).
+    pub async fn run_for_keys(&self, ids: &[KeyRecordId]) -> SweepReport {
+        use futures_util::stream::{self, StreamExt};
+        // A shard names up to thousands of keys: read them with a bounded concurrency, not one by one.
+        let store = self.inner.stores.keys.clone();
+        let reads: Vec<_> = stream::iter(ids.iter().cloned())
+            .map(|id| {
+                let store = store.clone();
+                async move { (store.get_key_by_id(&id).await, id) }
+            })
+            .buffer_unordered(KEY_READ_CONCURRENCY)
+            .collect()
+            .await;
+        let mut keys = Vec::with_capacity(ids.len());
+        let mut unreadable = 0;
+        for (read, id) in reads {
+            match read {
+                Ok(Some(key)) => keys.push(key),
+                // Deleted since it was listed: nothing to sweep.
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(key = %id, error = %err, "could not read key to sweep");
+                    unreadable += 1;
+                }
+            }
+        }
+        let mut report = self.sweep_records(keys).await;
+        report.keys_skipped += unreadable;
+        report.keys_failed += unreadable;
+        report
+    }
+
+    /// The delivery pass ([`Outbox::deliver_due`]). Returns the number of attempts made.
+    pub async fn deliver_due(&self) -> usize {
+        self.outbox.deliver_due().await
+    }
+}
+
+/// A report as JSON (it is plain data; the fallback only guards against a serializer bug).
+pub fn report_json(report: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(report).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "sweep report could not be serialized");
+        serde_json::Value::Null
+    })
+}
+
+/// Keys the sweep reads: working ones, and blocked ones (to notice the block was lifted).
+fn is_swept(key: &ApiKeyRecord) -> bool {
+    matches!(key.status, KeyStatus::Valid | KeyStatus::ActionRequired)
+}
