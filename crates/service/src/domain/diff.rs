@@ -181,7 +181,12 @@ fn diff_version(
         // A phased release that is merely configured (INACTIVE) when first read has not started:
         // nothing has happened to users yet, so it is not announced.
         let first_seen_inactive = old_phased.is_none() && new_phased == PHASED_RELEASE_INACTIVE;
-        if old_phased != Some(new_phased) && !first_seen_inactive {
+        // The first read of a version that was already in its state (its phased release was
+        // never read before: a rollout under way when shipwatch started watching) is a baseline.
+        let first_read_of_settled_version =
+            prev.is_some_and(|prev| prev.phased_release.is_none() && prev.state == next.state);
+        if old_phased != Some(new_phased) && !first_seen_inactive && !first_read_of_settled_version
+        {
             let current_day_number = match next_phased {
                 Some(super::snapshot::PhasedReleaseSeen::Present {
                     current_day_number, ..
@@ -594,10 +599,21 @@ mod tests {
             diff(Some(&inactive), &active),
             vec![phased(Some("INACTIVE"), "ACTIVE", Some(1))]
         );
-        assert_eq!(
-            diff(Some(&unread), &active),
-            vec![phased(None, "ACTIVE", Some(1))]
-        );
+        // A rollout found under way on a version whose phased release was never read (it was
+        // live before shipwatch watched it) is a baseline, not news ...
+        assert_eq!(diff(Some(&unread), &active), Vec::new());
+        // ... but one found on the version's way into release is.
+        let mut entering = unread.clone();
+        for app in entering.apps.values_mut() {
+            for version in app.versions.values_mut() {
+                version.state = "PENDING_DEVELOPER_RELEASE".into();
+            }
+        }
+        let started: Vec<Change> = diff(Some(&entering), &active)
+            .into_iter()
+            .filter(|change| matches!(change, Change::PhasedRelease { .. }))
+            .collect();
+        assert_eq!(started, vec![phased(None, "ACTIVE", Some(1))]);
         // A new day is not a state change.
         assert_eq!(diff(Some(&active), &active_later), Vec::new());
         assert_eq!(

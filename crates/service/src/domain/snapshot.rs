@@ -241,43 +241,44 @@ impl KeySnapshot {
     }
 }
 
-/// The versions whose phased release the sweep reads again (one request each), by version id.
+/// The versions whose phased release the sweep reads (one request each), by version id.
 ///
-/// Phased releases are not part of `GET /v1/apps` (Apple allows no nested include), so they cost
-/// a request per version. To stay near one request per key, only versions in flight are read:
-/// - a version that just entered `READY_FOR_DISTRIBUTION` or `PENDING_DEVELOPER_RELEASE` since the
-///   previous snapshot (also a version that appeared directly in one of them), because a phased
-///   release may start (or be configured) there;
-/// - a version still `READY_FOR_DISTRIBUTION` whose phased release was last seen `INACTIVE`,
-///   `ACTIVE`, `PAUSED` (or any state other than `COMPLETE`), until it is `COMPLETE`.
+/// Phased releases are not part of the apps listing (Apple allows no nested include), so they cost
+/// a request per version. To stay near two requests per key, only versions where a phased release
+/// can be (or is) under way are read, and only until it is settled. A version in
+/// `READY_FOR_DISTRIBUTION` or `PENDING_DEVELOPER_RELEASE` is read
+/// - when it appeared or changed state since the previous snapshot (a phased release may start
+///   there);
+/// - once, when live (`READY_FOR_DISTRIBUTION`) and its phased release was never read: at the
+///   key's baseline, in an app that just became visible, and in snapshots stored before
+///   baselines read phased releases (so a rollout already running when shipwatch starts watching
+///   is followed);
+/// - while `READY_FOR_DISTRIBUTION` with a phased release last seen in any state but `COMPLETE`.
 ///
-/// Nothing is read at baseline (no previous snapshot) nor for an app that just became visible:
-/// a phased release already running then is not followed. A version whose phased release was
-/// found absent or complete is not read again unless it re-enters one of the states above.
+/// A version whose phased release was found absent or complete is not read again unless it
+/// re-enters one of those states.
 pub fn phased_release_checks(prev: Option<&KeySnapshot>, apps: &[ObservedApp]) -> Vec<String> {
-    let Some(prev) = prev else {
-        return Vec::new();
-    };
     let mut checks = Vec::new();
     for listed in apps {
-        let Some(prev_app) = prev.apps.get(&listed.id) else {
-            continue;
-        };
+        let prev_app = prev.and_then(|prev| prev.apps.get(&listed.id));
         for version in &listed.versions {
             let state = version.state.as_str();
             if state != READY_FOR_DISTRIBUTION && state != PENDING_DEVELOPER_RELEASE {
                 continue;
             }
-            let needed = match prev_app.versions.get(&version.id) {
-                None => true,
-                Some(prev_version) if prev_version.state != state => true,
-                Some(prev_version) => {
-                    state == READY_FOR_DISTRIBUTION
-                        && prev_version
-                            .phased_release
-                            .as_ref()
-                            .is_some_and(|seen| !seen.is_settled())
-                }
+            let live = state == READY_FOR_DISTRIBUTION;
+            let needed = match (
+                prev_app,
+                prev_app.and_then(|app| app.versions.get(&version.id)),
+            ) {
+                // Baseline of the key or of the app: live versions only.
+                (None, _) => live,
+                (Some(_), None) => true,
+                (Some(_), Some(prev_version)) if prev_version.state != state => true,
+                (Some(_), Some(prev_version)) => match &prev_version.phased_release {
+                    None => live,
+                    Some(seen) => live && !seen.is_settled(),
+                },
             };
             if needed {
                 checks.push(version.id.clone());
@@ -474,11 +475,17 @@ mod tests {
     }
 
     #[test]
-    fn phased_release_checks_follow_only_versions_in_flight() {
+    fn phased_release_checks_read_unread_and_unsettled_versions_only() {
         let rfd = READY_FOR_DISTRIBUTION;
         let pdr = PENDING_DEVELOPER_RELEASE;
-        // Baseline: nothing, even for a live version.
-        assert!(phased_release_checks(None, &[app("a1", &[("v1", rfd)])]).is_empty());
+        // Baseline: each live version once, nothing else.
+        assert_eq!(
+            phased_release_checks(
+                None,
+                &[app("a1", &[("v1", rfd), ("v2", pdr), ("v3", "IN_REVIEW")])]
+            ),
+            ["v1"]
+        );
 
         let prev = observe(
             None,
@@ -521,10 +528,36 @@ mod tests {
         ];
         let mut checks = phased_release_checks(Some(&prev), &now);
         checks.sort();
+        // Not read again: found complete or absent; never read: the live version the previous
+        // snapshot did not read.
         assert_eq!(
             checks,
-            ["v-active", "v-inactive", "v-new", "v-pending", "v-review"]
+            [
+                "v-active",
+                "v-inactive",
+                "v-live-unread",
+                "v-new",
+                "v-other-app",
+                "v-pending",
+                "v-review"
+            ]
         );
+        // Once read and settled, a steady sweep reads only the unsettled ones.
+        let read = observe(
+            Some(&prev),
+            &now,
+            &[
+                ("v-live-unread", None),
+                ("v-new", phased("COMPLETE", Some(7))),
+                ("v-other-app", None),
+                ("v-pending", phased("ACTIVE", Some(1))),
+                ("v-review", None),
+            ],
+            10,
+        );
+        let mut steady = phased_release_checks(Some(&read), &now);
+        steady.sort();
+        assert_eq!(steady, ["v-active", "v-inactive", "v-pending"]);
     }
 
     #[test]
