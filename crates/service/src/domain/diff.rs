@@ -101,9 +101,10 @@ pub fn diff(prev: Option<&KeySnapshot>, next: &KeySnapshot) -> Vec<Change> {
     let mut changes = Vec::new();
     for (app_id, app) in &next.apps {
         let app_ref = app_ref(app_id, app);
-        let prev_app = prev.apps.get(app_id);
+        // Compared with the last state seen, even when the last read did not show it: a store
+        // glitch that hid it must not make its return look new.
         for (version_id, version) in &app.versions {
-            let prev_version = prev_app.and_then(|prev_app| prev_app.versions.get(version_id));
+            let prev_version = prev.version_seen(app_id, version_id);
             diff_version(&app_ref, version_id, prev_version, version, &mut changes);
         }
         let mut builds: Vec<(&String, &BuildSnapshot)> = next
@@ -120,7 +121,7 @@ pub fn diff(prev: Option<&KeySnapshot>, next: &KeySnapshot) -> Vec<Change> {
             diff_build(
                 &app_ref,
                 build_id,
-                prev.builds.get(build_id),
+                prev.build_seen(build_id),
                 build,
                 &mut changes,
             );
@@ -137,7 +138,7 @@ pub fn diff(prev: Option<&KeySnapshot>, next: &KeySnapshot) -> Vec<Change> {
             diff_build(
                 &app_ref,
                 build_id,
-                prev.builds.get(build_id),
+                prev.build_seen(build_id),
                 build,
                 &mut changes,
             );

@@ -36,6 +36,42 @@ pub struct KeySnapshot {
     /// Build id -> build, for the builds in the window the sweep reads (newest uploads first).
     #[serde(default)]
     pub builds: BTreeMap<String, BuildSnapshot>,
+    /// What earlier reads showed and the last ones did not, kept for [`VANISHED_TTL_DAYS`] so that
+    /// its return is compared with its last state instead of announced as new (a store's empty or
+    /// partial answer is a glitch more often than a deletion).
+    #[serde(default, skip_serializing_if = "Vanished::is_empty")]
+    pub vanished: Vanished,
+}
+
+/// How long a vanished app, version or build is remembered.
+pub const VANISHED_TTL_DAYS: i64 = 30;
+/// Most vanished builds remembered (builds leave the newest-uploads window all the time).
+pub const MAX_VANISHED_BUILDS: usize = 400;
+
+/// Apps, versions (of apps still visible) and builds no longer seen, each with its last state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vanished {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub apps: BTreeMap<String, Gone<AppSnapshot>>,
+    /// By version id (store version ids are unique across apps).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, Gone<VersionSnapshot>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub builds: BTreeMap<String, Gone<BuildSnapshot>>,
+}
+
+impl Vanished {
+    pub fn is_empty(&self) -> bool {
+        self.apps.is_empty() && self.versions.is_empty() && self.builds.is_empty()
+    }
+}
+
+/// Something no longer shown by the store, in the state it last had.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gone<T> {
+    /// The first read that no longer showed it.
+    pub since: DateTime<Utc>,
+    pub last_seen: T,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,12 +181,13 @@ impl KeySnapshot {
         let phased = &observation.phased_releases;
         let mut snapshot = KeySnapshot::default();
         for listed in &observation.apps {
-            let prev_app = prev.and_then(|prev| prev.apps.get(&listed.id));
+            let prev_app = prev.and_then(|prev| prev.app_seen(&listed.id));
             let versions = listed
                 .versions
                 .iter()
                 .map(|version| {
-                    let prev_version = prev_app.and_then(|app| app.versions.get(&version.id));
+                    let prev_version =
+                        prev.and_then(|prev| prev.version_seen(&listed.id, &version.id));
                     let state = version.state.as_str();
                     let state_since = match prev_version {
                         Some(prev_version) if prev_version.state == state => {
@@ -206,7 +243,128 @@ impl KeySnapshot {
                 },
             );
         }
+        if let Some(prev) = prev {
+            snapshot.vanished = prev.still_vanished(&snapshot, now);
+        }
         snapshot
+    }
+
+    /// The app as last seen, visible or vanished.
+    pub fn app_seen(&self, app_id: &str) -> Option<&AppSnapshot> {
+        self.apps
+            .get(app_id)
+            .or_else(|| self.vanished.apps.get(app_id).map(|gone| &gone.last_seen))
+    }
+
+    /// The version as last seen, in a visible or a vanished app, or vanished itself.
+    pub fn version_seen(&self, app_id: &str, version_id: &str) -> Option<&VersionSnapshot> {
+        self.app_seen(app_id)
+            .and_then(|app| app.versions.get(version_id))
+            .or_else(|| {
+                self.vanished
+                    .versions
+                    .get(version_id)
+                    .map(|gone| &gone.last_seen)
+            })
+    }
+
+    /// The build as last seen, visible or vanished.
+    pub fn build_seen(&self, build_id: &str) -> Option<&BuildSnapshot> {
+        self.builds.get(build_id).or_else(|| {
+            self.vanished
+                .builds
+                .get(build_id)
+                .map(|gone| &gone.last_seen)
+        })
+    }
+
+    /// What this snapshot showed (or still remembered) that `next` does not, within the TTL.
+    fn still_vanished(&self, next: &KeySnapshot, now: DateTime<Utc>) -> Vanished {
+        let fresh = |gone_since: DateTime<Utc>| {
+            now - gone_since < chrono::TimeDelta::days(VANISHED_TTL_DAYS)
+        };
+        let mut vanished = Vanished::default();
+        for (id, app) in &self.apps {
+            if !next.apps.contains_key(id) {
+                vanished.apps.insert(
+                    id.clone(),
+                    Gone {
+                        since: now,
+                        last_seen: app.clone(),
+                    },
+                );
+            }
+        }
+        for (id, gone) in &self.vanished.apps {
+            if !next.apps.contains_key(id) && fresh(gone.since) {
+                vanished.apps.insert(id.clone(), gone.clone());
+            }
+        }
+        let visible_versions: std::collections::BTreeSet<&str> = next
+            .apps
+            .values()
+            .flat_map(|app| app.versions.keys().map(String::as_str))
+            .collect();
+        // Versions of a vanished app stay with their app; these are versions gone from apps
+        // still visible.
+        for (_, app) in self
+            .apps
+            .iter()
+            .filter(|(id, _)| next.apps.contains_key(*id))
+        {
+            for (id, version) in &app.versions {
+                if !visible_versions.contains(id.as_str()) {
+                    vanished.versions.insert(
+                        id.clone(),
+                        Gone {
+                            since: now,
+                            last_seen: version.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        for (id, gone) in &self.vanished.versions {
+            if !visible_versions.contains(id.as_str()) && fresh(gone.since) {
+                vanished
+                    .versions
+                    .entry(id.clone())
+                    .or_insert_with(|| gone.clone());
+            }
+        }
+        for (id, build) in &self.builds {
+            if !next.builds.contains_key(id) {
+                vanished.builds.insert(
+                    id.clone(),
+                    Gone {
+                        since: now,
+                        last_seen: build.clone(),
+                    },
+                );
+            }
+        }
+        for (id, gone) in &self.vanished.builds {
+            if !next.builds.contains_key(id) && fresh(gone.since) {
+                vanished
+                    .builds
+                    .entry(id.clone())
+                    .or_insert_with(|| gone.clone());
+            }
+        }
+        if vanished.builds.len() > MAX_VANISHED_BUILDS {
+            // Forget the oldest uploads first.
+            let mut by_upload: Vec<(Option<DateTime<Utc>>, String)> = vanished
+                .builds
+                .iter()
+                .map(|(id, gone)| (gone.last_seen.uploaded_date, id.clone()))
+                .collect();
+            by_upload.sort();
+            let excess = by_upload.len() - MAX_VANISHED_BUILDS;
+            for (_, id) in by_upload.into_iter().take(excess) {
+                vanished.builds.remove(&id);
+            }
+        }
+        vanished
     }
 
     /// Reads a snapshot back from [`crate::model::StoredSnapshot::state`].
@@ -260,17 +418,15 @@ impl KeySnapshot {
 pub fn phased_release_checks(prev: Option<&KeySnapshot>, apps: &[ObservedApp]) -> Vec<String> {
     let mut checks = Vec::new();
     for listed in apps {
-        let prev_app = prev.and_then(|prev| prev.apps.get(&listed.id));
+        let prev_app = prev.and_then(|prev| prev.app_seen(&listed.id));
         for version in &listed.versions {
             let state = version.state.as_str();
             if state != READY_FOR_DISTRIBUTION && state != PENDING_DEVELOPER_RELEASE {
                 continue;
             }
             let live = state == READY_FOR_DISTRIBUTION;
-            let needed = match (
-                prev_app,
-                prev_app.and_then(|app| app.versions.get(&version.id)),
-            ) {
+            let prev_version = prev.and_then(|prev| prev.version_seen(&listed.id, &version.id));
+            let needed = match (prev_app, prev_version) {
                 // Baseline of the key or of the app: live versions only.
                 (None, _) => live,
                 (Some(_), None) => true,
@@ -558,6 +714,61 @@ mod tests {
         let mut steady = phased_release_checks(Some(&read), &now);
         steady.sort();
         assert_eq!(steady, ["v-active", "v-inactive", "v-pending"]);
+    }
+
+    /// A normal read, an empty (or partial) one, then the normal one again: nothing to announce.
+    fn glitch_round(apps_empty: bool, builds_empty: bool) -> Vec<crate::domain::diff::Change> {
+        use crate::domain::diff::diff;
+        let apps = [app("a1", &[("v1", "WAITING_FOR_REVIEW")])];
+        let builds = [build("b1", "VALID", Some("IN_BETA_TESTING"))];
+        let normal = observation(&apps, &builds, &[]);
+        let glitch = observation(
+            if apps_empty { &[] } else { &apps },
+            if builds_empty { &[] } else { &builds },
+            &[],
+        );
+        let first = KeySnapshot::observe(None, &normal, at(0));
+        let during = KeySnapshot::observe(Some(&first), &glitch, at(1));
+        let after = KeySnapshot::observe(Some(&during), &normal, at(2));
+        let mut changes = diff(Some(&first), &during);
+        changes.extend(diff(Some(&during), &after));
+        assert_eq!(
+            version(&after, "a1", "v1").state_since,
+            version(&first, "a1", "v1").state_since,
+            "the state's start survives the glitch"
+        );
+        changes
+    }
+
+    #[test]
+    fn an_empty_answer_then_the_normal_one_announces_nothing() {
+        assert_eq!(glitch_round(true, false), Vec::new(), "apps empty");
+        assert_eq!(glitch_round(false, true), Vec::new(), "builds empty");
+        assert_eq!(glitch_round(true, true), Vec::new(), "both empty");
+    }
+
+    #[test]
+    fn vanished_things_are_remembered_for_a_while_then_forgotten() {
+        let apps = [app("a1", &[("v1", "READY_FOR_SALE"), ("v2", "IN_REVIEW")])];
+        let builds = [build("b1", "VALID", None)];
+        let first = KeySnapshot::observe(None, &observation(&apps, &builds, &[]), at(0));
+        let partial = KeySnapshot::observe(
+            Some(&first),
+            &observation(&[app("a1", &[("v1", "READY_FOR_SALE")])], &[], &[]),
+            at(1),
+        );
+        assert!(partial.vanished.versions.contains_key("v2"));
+        assert!(partial.vanished.builds.contains_key("b1"));
+        assert_eq!(
+            partial.version_seen("a1", "v2"),
+            Some(version(&first, "a1", "v2"))
+        );
+        let gone = KeySnapshot::observe(Some(&partial), &observation(&[], &[], &[]), at(2));
+        assert!(gone.vanished.apps.contains_key("a1"));
+        assert!(gone.vanished.versions.contains_key("v2"));
+        let later = at(2) + chrono::TimeDelta::days(VANISHED_TTL_DAYS);
+        let forgotten = KeySnapshot::observe(Some(&gone), &observation(&[], &[], &[]), later);
+        assert!(forgotten.vanished.is_empty(), "{:?}", forgotten.vanished);
     }
 
     #[test]
