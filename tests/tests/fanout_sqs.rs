@@ -206,7 +206,9 @@ impl Harness {
         let event = json!({"version": "0", "id": "test", "detail-type": "Scheduled Event",
             "source": "aws.events", "account": "123456789012", "time": "2026-11-26T16:01:00Z",
             "region": "us-east-1", "resources": [], "detail": {}});
-        status_sweep::handle(&self.fanout, event).await
+        status_sweep::handle(&self.fanout, event)
+            .await
+            .expect("a readable event")
     }
 
     /// Receives until `count` messages are in hand (moto answers at most 10 per call).
@@ -264,7 +266,9 @@ impl Harness {
     /// Hands the messages to the handler and, as the event source mapping does, deletes those not
     /// reported as failures. Returns the failed message ids.
     async fn consume(&self, messages: &[aws_sdk_sqs::types::Message]) -> Vec<String> {
-        let response = status_sweep::handle(&self.fanout, self.lambda_event(messages)).await;
+        let response = status_sweep::handle(&self.fanout, self.lambda_event(messages))
+            .await
+            .expect("a readable event");
         let failed: Vec<String> = response["batchItemFailures"]
             .as_array()
             .unwrap_or_else(|| panic!("an SQS batch response: {response}"))
@@ -432,7 +436,9 @@ async fn a_scheduled_sweep_fans_out_through_sqs_and_records_each_change_once() {
     }
 
     // SQS delivers at least once: the same messages handled again record nothing new.
-    let again = status_sweep::handle(&harness.fanout, harness.lambda_event(&messages)).await;
+    let again = status_sweep::handle(&harness.fanout, harness.lambda_event(&messages))
+        .await
+        .expect("a readable event");
     assert_eq!(again["batchItemFailures"], json!([]));
     for key in &harness.keys {
         assert_eq!(
@@ -520,7 +526,9 @@ async fn a_failing_shard_is_reported_and_retried_without_duplicate_events() {
     assert_eq!(events[0].data["new_state"], "WAITING_FOR_REVIEW");
 
     // A late duplicate of the shards that had succeeded changes nothing either.
-    let duplicate = status_sweep::handle(&harness.fanout, harness.lambda_event(&messages)).await;
+    let duplicate = status_sweep::handle(&harness.fanout, harness.lambda_event(&messages))
+        .await
+        .expect("a readable event");
     assert_eq!(duplicate["batchItemFailures"], json!([]));
     for key in &harness.keys {
         assert_eq!(
@@ -555,11 +563,42 @@ async fn a_message_that_is_not_a_shard_is_reported_for_the_dead_letter_queue() {
         "messageId": "not-a-shard", "receiptHandle": "r", "body": "{\"hello\": 1}",
         "attributes": {}, "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
         "eventSourceARN": harness.queue_arn, "awsRegion": "us-east-1"}]});
-    let response = status_sweep::handle(&harness.fanout, event).await;
+    let response = status_sweep::handle(&harness.fanout, event)
+        .await
+        .expect("a readable event");
     assert_eq!(
         response,
         json!({"batchItemFailures": [{"itemIdentifier": "not-a-shard"}]})
     );
+}
+
+#[tokio::test]
+async fn an_unreadable_batch_fails_the_invocation_so_lambda_retries_it() {
+    let harness = Harness::start(1, 1).await;
+    // `messageId` is not a string: the batch cannot be decoded, so no message can be named.
+    let undecodable = json!({"Records": [{
+        "messageId": 17, "receiptHandle": "r", "body": "{}", "eventSource": "aws:sqs",
+        "eventSourceARN": harness.queue_arn, "awsRegion": "us-east-1"}]});
+    let before = harness.asc.total_requests();
+    let err = status_sweep::handle(&harness.fanout, undecodable)
+        .await
+        .expect_err("an error, not an answer without failures (which would delete the batch)");
+    assert!(
+        matches!(err, status_sweep::UnreadableBatch::Event(_)),
+        "{err}"
+    );
+
+    let nameless = json!({"Records": [{
+        "receiptHandle": "r", "body": "{}", "eventSource": "aws:sqs",
+        "eventSourceARN": harness.queue_arn, "awsRegion": "us-east-1"}]});
+    let err = status_sweep::handle(&harness.fanout, nameless)
+        .await
+        .expect_err("a message without an id fails the batch");
+    assert!(
+        matches!(err, status_sweep::UnreadableBatch::MessageWithoutId),
+        "{err}"
+    );
+    assert_eq!(harness.asc.total_requests(), before, "nothing was swept");
 }
 
 #[tokio::test]

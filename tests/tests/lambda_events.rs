@@ -79,7 +79,9 @@ async fn scheduled_event_runs_a_sweep() {
     let app = TestApp::start(Backend::Embedded, &asc.base_url()).await;
     let event: Value = serde_json::from_str(&fixture("scheduled-sweep.json")).unwrap();
     assert_eq!(event["detail-type"], "Scheduled Event");
-    let report = status_sweep::handle(&app.services.sweeper, event).await;
+    let report = status_sweep::handle(&app.services.sweeper, event)
+        .await
+        .expect("a readable event");
     let report = serde_json::to_value(&report).unwrap();
     assert_eq!(report["keys"], 0, "{report}");
 }

@@ -55,18 +55,26 @@ impl SweepEntry for SweepService {
     }
 }
 
+/// An SQS batch whose messages cannot all be named. The invocation fails, so Lambda delivers
+/// the whole batch again and the queue's redrive policy moves poison messages to the dead-letter
+/// queue (an answer without failures would delete them unprocessed).
+#[derive(Debug, thiserror::Error)]
+pub enum UnreadableBatch {
+    #[error("the SQS event could not be read: {0}")]
+    Event(String),
+    #[error("an SQS message has no message id")]
+    MessageWithoutId,
+}
+
 /// Handles one invocation and returns what Lambda should get back: the sweep's report for a
 /// schedule, an `SqsBatchResponse` (`{"batchItemFailures": [...]}`) for an SQS batch.
-pub async fn handle<S: SweepEntry>(sweep: &S, event: Value) -> Value {
+pub async fn handle<S: SweepEntry>(sweep: &S, event: Value) -> Result<Value, UnreadableBatch> {
     if is_sqs_batch(&event) {
-        return match serde_json::from_value::<SqsEvent>(event) {
-            Ok(batch) => to_json(&handle_shards(sweep, batch).await),
-            Err(err) => {
-                // Not one record can be named, so Lambda must retry the whole batch.
-                tracing::error!(error = %err, "SQS event could not be read");
-                serde_json::json!({ "error": "the SQS event could not be read" })
-            }
-        };
+        let batch = serde_json::from_value::<SqsEvent>(event).map_err(|err| {
+            tracing::error!(error = %err, "SQS event could not be read");
+            UnreadableBatch::Event(err.to_string())
+        })?;
+        return Ok(to_json(&handle_shards(sweep, batch).await?));
     }
     let source = event
         .get("source")
@@ -75,7 +83,7 @@ pub async fn handle<S: SweepEntry>(sweep: &S, event: Value) -> Value {
     tracing::info!(source, "sweep requested");
     let outcome = sweep.on_schedule().await;
     tracing::info!(?outcome, "scheduled sweep done");
-    to_json(&outcome)
+    Ok(to_json(&outcome))
 }
 
 /// `{"Records": [{"eventSource": "aws:sqs", ...}, ...]}`.
@@ -90,11 +98,22 @@ fn is_sqs_batch(event: &Value) -> bool {
 }
 
 /// Sweeps each shard of the batch, then delivers; names the messages SQS should deliver again.
-pub async fn handle_shards<S: SweepEntry>(sweep: &S, batch: SqsEvent) -> SqsBatchResponse {
+/// A message without an id cannot be named, so nothing is swept and the whole batch fails.
+pub async fn handle_shards<S: SweepEntry>(
+    sweep: &S,
+    batch: SqsEvent,
+) -> Result<SqsBatchResponse, UnreadableBatch> {
+    if batch
+        .records
+        .iter()
+        .any(|record| record.message_id.is_none())
+    {
+        tracing::error!("SQS message without a message id; the batch is retried");
+        return Err(UnreadableBatch::MessageWithoutId);
+    }
     let mut response = SqsBatchResponse::default();
     for message in batch.records {
         let Some(message_id) = message.message_id else {
-            tracing::error!("SQS message without a message id; skipped");
             continue;
         };
         let shard = match message
@@ -124,7 +143,7 @@ pub async fn handle_shards<S: SweepEntry>(sweep: &S, batch: SqsEvent) -> SqsBatc
         failed_shards = response.batch_item_failures.len(),
         "shard batch done"
     );
-    response
+    Ok(response)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Value {

@@ -10,7 +10,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sweep = services.fanout_sweep(services.shard_queue.clone());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let sweep = sweep.clone();
-        async move { Ok::<_, lambda_runtime::Error>(status_sweep::handle(&sweep, event.payload).await) }
+        async move {
+            status_sweep::handle(&sweep, event.payload)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        }
     }))
     .await
 }
