@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
+use shipwatch_service::domain::diff::{AppRef, BuildRef, VersionRef};
+use shipwatch_service::domain::event_data::{AppVersionStateChanged, BuildStateChanged, EventData};
+use shipwatch_service::domain::events;
 use shipwatch_service::model::*;
 use shipwatch_shared::credentials::{IssuerId, KeyId};
 
@@ -100,7 +103,8 @@ pub fn workflow(team: &TeamId, destination: &DestinationId, name: &str, created:
     }
 }
 
-/// An event of `team` about `app_id` at `at(time)`.
+/// An event of `team` about `app_id` at `at(time)`, with data of `event_type`'s shape for version
+/// and build events (untyped data for any other type).
 pub fn event(
     team: &TeamId,
     app_id: &str,
@@ -108,6 +112,40 @@ pub fn event(
     summary: &str,
     time: i64,
 ) -> EventRecord {
+    let app = AppRef {
+        id: app_id.to_owned(),
+        name: format!("App {app_id}"),
+        bundle_id: "com.example.app".to_owned(),
+    };
+    let build = || BuildStateChanged {
+        app: app.clone(),
+        build: BuildRef {
+            id: format!("build-{app_id}"),
+            version: "1".to_owned(),
+            short_version: None,
+            platform: None,
+        },
+        old_state: Some("PROCESSING".to_owned()),
+        new_state: "VALID".to_owned(),
+    };
+    let data = match event_type {
+        events::APP_VERSION_STATE_CHANGED => {
+            EventData::AppVersionStateChanged(AppVersionStateChanged {
+                app: app.clone(),
+                version: VersionRef {
+                    id: format!("version-{app_id}"),
+                    version_string: "1.0".to_owned(),
+                    platform: "IOS".to_owned(),
+                },
+                old_state: Some("PREPARE_FOR_SUBMISSION".to_owned()),
+                new_state: "READY_FOR_REVIEW".to_owned(),
+                time_in_previous_state_seconds: Some(None),
+            })
+        }
+        events::BUILD_PROCESSING_STATE_CHANGED => EventData::BuildProcessingStateChanged(build()),
+        events::BUILD_BETA_STATE_CHANGED => EventData::BuildBetaStateChanged(build()),
+        _ => EventData::Other(serde_json::json!({ "app": app })),
+    };
     EventRecord {
         id: EventId::generate(),
         team_id: team.clone(),
@@ -115,11 +153,7 @@ pub fn event(
         app_id: Some(app_id.to_owned()),
         event_type: event_type.to_owned(),
         time: at(time),
-        data: serde_json::json!({
-            "app": {"id": app_id, "name": format!("App {app_id}"), "bundle_id": "com.example.app"},
-            "old_state": "PROCESSING",
-            "new_state": "VALID",
-        }),
+        data,
         summary: summary.to_owned(),
     }
 }

@@ -13,6 +13,8 @@ use serde_json::json;
 use shipwatch_adapters::delivery::{
     GuardedResolver, HostLookup, HttpDeliverer, LookupFuture, ResolveRefusal, USER_AGENT,
 };
+use shipwatch_service::domain::diff::{AppRef, VersionRef};
+use shipwatch_service::domain::event_data::{AppVersionStateChanged, EventData};
 use shipwatch_service::domain::{render, signing};
 use shipwatch_service::model::{
     Destination, DestinationId, DestinationKind, DestinationSecrets, EventId, EventRecord,
@@ -52,11 +54,20 @@ fn event() -> EventRecord {
         app_id: Some("1234567890".into()),
         event_type: "shipwatch.app_version.state_changed".into(),
         time: Utc::now(),
-        data: json!({
-            "app": {"id": "1234567890", "name": "Weather Pro", "bundle_id": "com.example.weather"},
-            "version": {"id": "v1", "version_string": "2.0", "platform": "IOS"},
-            "old_state": "WAITING_FOR_REVIEW",
-            "new_state": "IN_REVIEW",
+        data: EventData::AppVersionStateChanged(AppVersionStateChanged {
+            app: AppRef {
+                id: "1234567890".into(),
+                name: "Weather Pro".into(),
+                bundle_id: "com.example.weather".into(),
+            },
+            version: VersionRef {
+                id: "v1".into(),
+                version_string: "2.0".into(),
+                platform: "IOS".into(),
+            },
+            old_state: Some("WAITING_FOR_REVIEW".into()),
+            new_state: "IN_REVIEW".into(),
+            time_in_previous_state_seconds: None,
         }),
         summary: "Weather Pro 2.0 (iOS): Waiting for Review -> In Review".into(),
     }
@@ -196,7 +207,15 @@ async fn webhooks_are_signed_verifiably_with_an_id_stable_across_retries() {
         assert_eq!(body["subject"], json!("1234567890"));
         assert_eq!(body["source"], json!("/shipwatch/keys/key-1"));
         assert_eq!(body["datacontenttype"], json!("application/json"));
-        assert_eq!(body["data"], event.data);
+        assert_eq!(
+            body["data"],
+            json!({
+                "app": {"id": "1234567890", "name": "Weather Pro", "bundle_id": "com.example.weather"},
+                "version": {"id": "v1", "version_string": "2.0", "platform": "IOS"},
+                "old_state": "WAITING_FOR_REVIEW",
+                "new_state": "IN_REVIEW",
+            })
+        );
     }
     assert_no_secrets(&first, &secrets);
 }

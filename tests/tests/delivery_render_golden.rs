@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
+use shipwatch_service::domain::event_data::EventData;
 use shipwatch_service::domain::events::{self, EVENT_TYPES};
 use shipwatch_service::domain::render;
 use shipwatch_service::model::{EventId, EventRecord, KeyRecordId, TeamId};
@@ -31,6 +32,13 @@ fn event(
     data: Value,
     summary: &str,
 ) -> EventRecord {
+    // Read as a stored row is: each fixture must have its type's shape, or it would render as a
+    // generic summary instead of its type's wording.
+    let data = EventData::from_stored(event_type, data);
+    assert!(
+        data.event_type() == Some(event_type),
+        "fixture {name} does not have the shape of {event_type}: {data:?}"
+    );
     EventRecord {
         id: EventId(format!("evt-{name}")),
         team_id: TeamId("team-golden".into()),

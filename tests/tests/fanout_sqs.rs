@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use shipwatch_adapters::app_store_connect::AppStoreConnectAccounts;
 use shipwatch_adapters::delivery::HttpDeliverer;
 use shipwatch_adapters::queue::SqsShardQueue;
+use shipwatch_service::domain::event_data::EventData;
 use shipwatch_service::fanout::{FanoutConfig, FanoutSweep, ShardQueue, SweepShard};
 use shipwatch_service::model::*;
 use shipwatch_service::ports::{StoreError, StoreResult, Stores, SweepCommit, SweepStore};
@@ -432,7 +433,7 @@ async fn a_scheduled_sweep_fans_out_through_sqs_and_records_each_change_once() {
         let events = harness.events_of(&key.id).await;
         assert_eq!(events.len(), 1, "one event per change");
         assert_eq!(events[0].event_type, "shipwatch.app_version.state_changed");
-        assert_eq!(events[0].data["new_state"], "WAITING_FOR_REVIEW");
+        assert_eq!(new_version_state(&events[0]), Some("WAITING_FOR_REVIEW"));
     }
 
     // SQS delivers at least once: the same messages handled again record nothing new.
@@ -523,7 +524,7 @@ async fn a_failing_shard_is_reported_and_retried_without_duplicate_events() {
     );
     let events = harness.events_of(&failing).await;
     assert_eq!(events.len(), 1, "recorded once, by the retry");
-    assert_eq!(events[0].data["new_state"], "WAITING_FOR_REVIEW");
+    assert_eq!(new_version_state(&events[0]), Some("WAITING_FOR_REVIEW"));
 
     // A late duplicate of the shards that had succeeded changes nothing either.
     let duplicate = status_sweep::handle(&harness.fanout, harness.lambda_event(&messages))
@@ -628,5 +629,13 @@ async fn a_shard_older_than_the_maximum_age_is_dropped_unswept() {
                 .expect("read")
                 .is_none()
         );
+    }
+}
+
+/// The new state of an App Store version event; `None` for any other event.
+fn new_version_state(event: &EventRecord) -> Option<&str> {
+    match &event.data {
+        EventData::AppVersionStateChanged(data) => Some(data.new_state.as_str()),
+        _ => None,
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use shipwatch_service::domain::event_data::EventData;
 use shipwatch_service::model::*;
 use shipwatch_service::ports::*;
 use shipwatch_tests::store_contract::*;
@@ -641,7 +642,11 @@ async fn history_filters_by_app_type_and_text(stores: Stores) {
         "Build 12 of Alpha is VALID",
         10,
     );
-    build_a.data["build"] = serde_json::json!({"version": "12", "short_version": "1.4"});
+    let EventData::BuildProcessingStateChanged(build_a_data) = &mut build_a.data else {
+        panic!("a build event: {:?}", build_a.data);
+    };
+    build_a_data.build.version = "12".to_owned();
+    build_a_data.build.short_version = Some("1.4".to_owned());
     let version_a = event(
         &team.id,
         "111",
@@ -656,7 +661,10 @@ async fn history_filters_by_app_type_and_text(stores: Stores) {
         "Build 3 of Beta is VALID",
         30,
     );
-    build_b.data["app"]["name"] = serde_json::json!("Zebra Tracker");
+    let EventData::BuildProcessingStateChanged(build_b_data) = &mut build_b.data else {
+        panic!("a build event: {:?}", build_b.data);
+    };
+    build_b_data.app.name = "Zebra Tracker".to_owned();
     ok(
         "append",
         stores

@@ -74,7 +74,7 @@ impl EventPosition {
 /// Lowercased text that free-text search looks at: the summary and every scalar of `data`.
 pub fn search_text(event: &EventRecord) -> String {
     let mut text = event.summary.to_lowercase();
-    collect_scalars(&event.data, &mut text);
+    collect_scalars(&event.data.to_json(), &mut text);
     text
 }
 

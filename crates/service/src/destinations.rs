@@ -6,14 +6,14 @@ use std::sync::Arc;
 use shipwatch_shared::clock::Clock;
 
 use crate::domain::destination_url::{url_hint, validate_destination_url};
-use crate::domain::events::TEST;
+use crate::domain::events::test_event;
 use crate::domain::routing::{ALL, is_known_event_type};
 use crate::domain::signing::generate_signing_secret;
 use crate::error::ApiError;
 use crate::model::{
     DeliveryAttempt, DeliveryId, DeliveryRecord, DeliveryStatus, Destination, DestinationId,
-    DestinationKind, DestinationSecrets, EventId, EventRecord, SecretName, SecretValue, Team,
-    Workflow, WorkflowId,
+    DestinationKind, DestinationSecrets, EventRecord, SecretName, SecretValue, Team, Workflow,
+    WorkflowId,
 };
 use crate::ports::{Deliverer, StoreError, Stores};
 
@@ -176,18 +176,7 @@ impl DestinationService {
         let destination = self.get(team, id).await?;
         let secrets = self.secrets_of(&destination).await?;
         let now = self.clock.now();
-        let event = EventRecord {
-            id: EventId::generate(),
-            team_id: team.id.clone(),
-            key_record_id: None,
-            app_id: None,
-            event_type: TEST.to_owned(),
-            time: now,
-            data: serde_json::json!({
-                "message": format!("Test message from shipwatch to \"{}\"", destination.name)
-            }),
-            summary: format!("Test message to {}", destination.name),
-        };
+        let event = test_event(&team.id, &destination.name, now);
         let (outcome, attempt) = crate::outbox::attempt(
             self.deliverer.as_ref(),
             self.clock.as_ref(),

@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shipwatch_shared::credentials::{IssuerId, KeyId};
 
+use crate::domain::event_data::EventData;
+
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
@@ -344,6 +346,7 @@ pub struct Workflow {
 
 /// One observed change, as stored in the history and sent to destinations.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredEventRecord")]
 pub struct EventRecord {
     pub id: EventId,
     pub team_id: TeamId,
@@ -351,13 +354,42 @@ pub struct EventRecord {
     pub key_record_id: Option<KeyRecordId>,
     /// App Store Connect app id, where the event concerns one app (the CloudEvents `subject`).
     pub app_id: Option<String>,
-    /// CloudEvents `type`, e.g. `shipwatch.app_version.state_changed`.
+    /// CloudEvents `type`, e.g. `shipwatch.app_version.state_changed`: the type of `data`
+    /// ([`EventData::event_type`]) unless `data` is [`EventData::Other`].
     pub event_type: String,
     pub time: DateTime<Utc>,
-    /// CloudEvents `data`, as the contract's section 3 describes per type.
-    pub data: serde_json::Value,
+    /// CloudEvents `data`. Stored without a tag; reading a record back types it by `event_type`.
+    pub data: EventData,
     /// One line for people, also what free-text search looks at.
     pub summary: String,
+}
+
+/// An [`EventRecord`] as stored, with `data` still plain JSON: its shape depends on `event_type`.
+#[derive(Deserialize)]
+struct StoredEventRecord {
+    id: EventId,
+    team_id: TeamId,
+    key_record_id: Option<KeyRecordId>,
+    app_id: Option<String>,
+    event_type: String,
+    time: DateTime<Utc>,
+    data: serde_json::Value,
+    summary: String,
+}
+
+impl From<StoredEventRecord> for EventRecord {
+    fn from(stored: StoredEventRecord) -> Self {
+        Self {
+            data: EventData::from_stored(&stored.event_type, stored.data),
+            id: stored.id,
+            team_id: stored.team_id,
+            key_record_id: stored.key_record_id,
+            app_id: stored.app_id,
+            event_type: stored.event_type,
+            time: stored.time,
+            summary: stored.summary,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -12,22 +12,33 @@
 //!   its next change on.
 
 use chrono::TimeDelta;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::snapshot::{
     AppSnapshot, BuildSnapshot, KeySnapshot, PHASED_RELEASE_INACTIVE, VersionSnapshot,
 };
 
 /// The contract's `app` object.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppRef {
     pub id: String,
     pub name: String,
     pub bundle_id: String,
 }
 
+impl AppRef {
+    /// The app's name, or its id when there is none (a build of an app the key cannot list).
+    pub fn label(&self) -> &str {
+        if self.name.is_empty() {
+            &self.id
+        } else {
+            &self.name
+        }
+    }
+}
+
 /// The contract's `version` object.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionRef {
     pub id: String,
     pub version_string: String,
@@ -35,7 +46,7 @@ pub struct VersionRef {
 }
 
 /// The contract's `build` object.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildRef {
     pub id: String,
     pub version: String,

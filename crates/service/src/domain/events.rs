@@ -1,10 +1,13 @@
-//! Turning observed changes into the contract's events (section 3): CloudEvents `type` strings,
-//! `data` shapes and a one-line summary for people.
+//! Turning observed changes into the contract's events: CloudEvents `type` strings, typed `data`
+//! ([`super::event_data`]) and a one-line summary for people.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde_json::{Value, json};
 
 use super::diff::{AppRef, BuildRef, Change, VersionRef};
+use super::event_data::{
+    AccountActionRequired, AppVersionStateChanged, BuildStateChanged, EventData, KeyRef,
+    KeyStatusChanged, PhasedReleaseStateChanged, TestMessage,
+};
 use super::wording::{duration_words, platform_words, state_words};
 use crate::model::{
     ApiKeyRecord, EventId, EventRecord, KeyRecordId, KeyStatus, KeyStatusCode, TeamId,
@@ -39,7 +42,7 @@ pub struct EventContext {
 
 /// The event announcing `change`, with a fresh id.
 pub fn event_for_change(change: &Change, ctx: &EventContext) -> EventRecord {
-    let (event_type, data, summary) = match change {
+    let (data, summary) = match change {
         Change::VersionState {
             app,
             version,
@@ -47,13 +50,14 @@ pub fn event_for_change(change: &Change, ctx: &EventContext) -> EventRecord {
             new,
             time_in_previous_state,
         } => (
-            APP_VERSION_STATE_CHANGED,
-            json!({
-                "app": app,
-                "version": version,
-                "old_state": old,
-                "new_state": new,
-                "time_in_previous_state_seconds": time_in_previous_state.map(|spent| spent.num_seconds()),
+            EventData::AppVersionStateChanged(AppVersionStateChanged {
+                app: app.clone(),
+                version: version.clone(),
+                old_state: old.clone(),
+                new_state: new.clone(),
+                time_in_previous_state_seconds: Some(
+                    time_in_previous_state.map(|spent| spent.num_seconds()),
+                ),
             }),
             version_summary(app, version, old.as_deref(), new, *time_in_previous_state),
         ),
@@ -63,8 +67,7 @@ pub fn event_for_change(change: &Change, ctx: &EventContext) -> EventRecord {
             old,
             new,
         } => (
-            BUILD_PROCESSING_STATE_CHANGED,
-            build_data(app, build, old.as_deref(), new),
+            EventData::BuildProcessingStateChanged(build_data(app, build, old.as_deref(), new)),
             build_summary(app, build, "", old.as_deref(), new),
         ),
         Change::BuildBeta {
@@ -73,8 +76,7 @@ pub fn event_for_change(change: &Change, ctx: &EventContext) -> EventRecord {
             old,
             new,
         } => (
-            BUILD_BETA_STATE_CHANGED,
-            build_data(app, build, old.as_deref(), new),
+            EventData::BuildBetaStateChanged(build_data(app, build, old.as_deref(), new)),
             build_summary(app, build, " TestFlight", old.as_deref(), new),
         ),
         Change::PhasedRelease {
@@ -84,27 +86,24 @@ pub fn event_for_change(change: &Change, ctx: &EventContext) -> EventRecord {
             new,
             current_day_number,
         } => (
-            PHASED_RELEASE_STATE_CHANGED,
-            json!({
-                "app": app,
-                "version": version,
-                "old_state": old,
-                "new_state": new,
-                "current_day_number": current_day_number,
+            EventData::PhasedReleaseStateChanged(PhasedReleaseStateChanged {
+                app: app.clone(),
+                version: version.clone(),
+                old_state: old.clone(),
+                new_state: new.clone(),
+                current_day_number: *current_day_number,
             }),
             phased_summary(app, version, old.as_deref(), new, *current_day_number),
         ),
     };
-    EventRecord {
-        id: EventId::generate(),
-        team_id: ctx.team_id.clone(),
-        key_record_id: Some(ctx.key_record_id.clone()),
-        app_id: Some(change.app().id.clone()),
-        event_type: event_type.to_owned(),
-        time: ctx.time,
+    new_event(
+        &ctx.team_id,
+        Some(&ctx.key_record_id),
+        Some(change.app().id.as_str()),
+        ctx.time,
         data,
         summary,
-    }
+    )
 }
 
 /// `shipwatch.account.action_required`: App Store Connect blocks the key until someone acts
@@ -115,24 +114,17 @@ pub fn account_action_required(
     message: &str,
     time: DateTime<Utc>,
 ) -> EventRecord {
-    EventRecord {
-        id: EventId::generate(),
-        team_id: key.team_id.clone(),
-        key_record_id: Some(key.id.clone()),
-        app_id: None,
-        event_type: ACCOUNT_ACTION_REQUIRED.to_owned(),
-        time,
-        data: json!({
-            "key": key_ref(key),
-            "code": code,
-            "message": message,
-        }),
-        summary: format!(
-            "Key {} ({}): App Store Connect needs action: {message}",
-            key.name,
-            key.account.identity()
-        ),
-    }
+    let data = EventData::AccountActionRequired(AccountActionRequired {
+        key: key_ref(key),
+        code: code.to_owned(),
+        message: message.to_owned(),
+    });
+    let summary = format!(
+        "Key {} ({}): App Store Connect needs action: {message}",
+        key.name,
+        key.account.identity()
+    );
+    new_event(&key.team_id, Some(&key.id), None, time, data, summary)
 }
 
 /// `shipwatch.key.status_changed`: a key became invalid (revoked, role lowered), blocked, or
@@ -147,47 +139,70 @@ pub fn key_status_changed(
     let code_text = code
         .map(|code| format!(" ({})", code.as_str()))
         .unwrap_or_default();
+    let data = EventData::KeyStatusChanged(KeyStatusChanged {
+        key: key_ref(key),
+        old_status: old,
+        new_status: new,
+        code,
+    });
+    let summary = format!(
+        "Key {} ({}): {} -> {}{code_text}",
+        key.name,
+        key.account.identity(),
+        old.as_str(),
+        new.as_str()
+    );
+    new_event(&key.team_id, Some(&key.id), None, time, data, summary)
+}
+
+/// `shipwatch.test`: what `POST /v1/destinations/{id}/test` sends to the destination named
+/// `destination_name`.
+pub fn test_event(team_id: &TeamId, destination_name: &str, time: DateTime<Utc>) -> EventRecord {
+    let data = EventData::Test(TestMessage {
+        message: format!("Test message from shipwatch to \"{destination_name}\""),
+    });
+    let summary = format!("Test message to {destination_name}");
+    new_event(team_id, None, None, time, data, summary)
+}
+
+/// A new event with a fresh id, its `event_type` taken from `data` so the two agree.
+fn new_event(
+    team_id: &TeamId,
+    key_record_id: Option<&KeyRecordId>,
+    app_id: Option<&str>,
+    time: DateTime<Utc>,
+    data: EventData,
+    summary: String,
+) -> EventRecord {
+    let event_type = data.event_type();
+    debug_assert!(event_type.is_some(), "events are built from typed data");
     EventRecord {
         id: EventId::generate(),
-        team_id: key.team_id.clone(),
-        key_record_id: Some(key.id.clone()),
-        app_id: None,
-        event_type: KEY_STATUS_CHANGED.to_owned(),
+        team_id: team_id.clone(),
+        key_record_id: key_record_id.cloned(),
+        app_id: app_id.map(str::to_owned),
+        event_type: event_type.unwrap_or_default().to_owned(),
         time,
-        data: json!({
-            "key": key_ref(key),
-            "old_status": old.as_str(),
-            "new_status": new.as_str(),
-            "code": code.map(KeyStatusCode::as_str),
-        }),
-        summary: format!(
-            "Key {} ({}): {} -> {}{code_text}",
-            key.name,
-            key.account.identity(),
-            old.as_str(),
-            new.as_str()
-        ),
+        data,
+        summary,
     }
 }
 
-fn key_ref(key: &ApiKeyRecord) -> Value {
-    json!({ "id": key.id, "key_id": key.account.identity() })
+fn key_ref(key: &ApiKeyRecord) -> KeyRef {
+    KeyRef {
+        id: key.id.clone(),
+        key_id: match &key.account {
+            crate::model::AccountRef::AppStoreConnect { key_id, .. } => key_id.clone(),
+        },
+    }
 }
 
-fn build_data(app: &AppRef, build: &BuildRef, old: Option<&str>, new: &str) -> Value {
-    json!({
-        "app": app,
-        "build": build,
-        "old_state": old,
-        "new_state": new,
-    })
-}
-
-fn app_label(app: &AppRef) -> &str {
-    if app.name.is_empty() {
-        &app.id
-    } else {
-        &app.name
+fn build_data(app: &AppRef, build: &BuildRef, old: Option<&str>, new: &str) -> BuildStateChanged {
+    BuildStateChanged {
+        app: app.clone(),
+        build: build.clone(),
+        old_state: old.map(str::to_owned),
+        new_state: new.to_owned(),
     }
 }
 
@@ -216,7 +231,7 @@ fn version_summary(
         .unwrap_or_default();
     format!(
         "{} {} ({}): {}{after}",
-        app_label(app),
+        app.label(),
         version.version_string,
         platform_words(&version.platform),
         transition(old, new)
@@ -242,7 +257,7 @@ fn build_summary(
         .unwrap_or_default();
     format!(
         "{} build {number}{platform}{aspect}: {}",
-        app_label(app),
+        app.label(),
         transition(old, new)
     )
 }
@@ -260,7 +275,7 @@ fn phased_summary(
         .unwrap_or_default();
     format!(
         "{} {} ({}) phased release: {}{day}",
-        app_label(app),
+        app.label(),
         version.version_string,
         platform_words(&version.platform),
         transition(old, new)
@@ -269,7 +284,7 @@ fn phased_summary(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
     use shipwatch_shared::credentials::{IssuerId, KeyId};
 
     use super::*;
@@ -352,7 +367,7 @@ mod tests {
         assert_eq!(event.key_record_id, Some(KeyRecordId("key1".into())));
         assert_eq!(event.time, now());
         assert_eq!(
-            event.data,
+            event.data.to_json(),
             json!({
                 "app": {"id": "app1", "name": "Hello", "bundle_id": "com.example.hello"},
                 "version": {"id": "v1", "version_string": "2.1", "platform": "IOS"},
@@ -380,8 +395,12 @@ mod tests {
             time_in_previous_state: None,
         };
         let event = event_for_change(&change, &ctx());
-        assert_eq!(event.data["old_state"], Value::Null);
-        assert_eq!(event.data["time_in_previous_state_seconds"], Value::Null);
+        let data = event.data.to_json();
+        assert_eq!(data.get("old_state"), Some(&Value::Null));
+        assert_eq!(
+            data.get("time_in_previous_state_seconds"),
+            Some(&Value::Null)
+        );
     }
 
     #[test]
@@ -406,7 +425,7 @@ mod tests {
         );
         assert_eq!(beta.event_type, "shipwatch.build.beta_state_changed");
         assert_eq!(
-            beta.data,
+            beta.data.to_json(),
             json!({
                 "app": {"id": "app1", "name": "Hello", "bundle_id": "com.example.hello"},
                 "build": {"id": "b1", "version": "42", "short_version": "2.1", "platform": "IOS"},
@@ -414,8 +433,9 @@ mod tests {
                 "new_state": "IN_BETA_REVIEW",
             })
         );
-        assert_eq!(processing.data["old_state"], Value::Null);
-        assert_eq!(processing.data["build"]["short_version"], "2.1");
+        let processing_data = processing.data.to_json();
+        assert_eq!(processing_data.get("old_state"), Some(&Value::Null));
+        assert_eq!(processing_data["build"]["short_version"], "2.1");
         assert_ne!(processing.id, beta.id);
     }
 
@@ -431,7 +451,7 @@ mod tests {
         let event = event_for_change(&change, &ctx());
         assert_eq!(event.event_type, "shipwatch.phased_release.state_changed");
         assert_eq!(
-            event.data,
+            event.data.to_json(),
             json!({
                 "app": {"id": "app1", "name": "Hello", "bundle_id": "com.example.hello"},
                 "version": {"id": "v1", "version_string": "2.1", "platform": "IOS"},
@@ -459,7 +479,7 @@ mod tests {
         assert_eq!(action.event_type, "shipwatch.account.action_required");
         assert_eq!(action.app_id, None);
         assert_eq!(
-            action.data,
+            action.data.to_json(),
             json!({
                 "key": {"id": "key1", "key_id": "ABCDE12345"},
                 "code": "agreements_required",
@@ -477,7 +497,7 @@ mod tests {
         assert_eq!(status.event_type, "shipwatch.key.status_changed");
         assert_eq!(status.app_id, None);
         assert_eq!(
-            status.data,
+            status.data.to_json(),
             json!({
                 "key": {"id": "key1", "key_id": "ABCDE12345"},
                 "old_status": "valid",
@@ -486,7 +506,77 @@ mod tests {
             })
         );
         let back = key_status_changed(&key, KeyStatus::Invalid, KeyStatus::Valid, None, now());
-        assert_eq!(back.data["code"], Value::Null);
+        assert_eq!(back.data.to_json().get("code"), Some(&Value::Null));
+        Ok(())
+    }
+
+    #[test]
+    fn test_event_has_the_contract_shape() {
+        let event = test_event(&TeamId("team1".into()), "ops", now());
+        assert_eq!(event.event_type, "shipwatch.test");
+        assert_eq!((event.key_record_id, event.app_id), (None, None));
+        assert_eq!(event.time, now());
+        assert_eq!(
+            event.data.to_json(),
+            json!({"message": "Test message from shipwatch to \"ops\""})
+        );
+        assert_eq!(event.summary, "Test message to ops");
+    }
+
+    #[test]
+    fn every_event_type_is_the_type_of_its_data() -> Result<(), Box<dyn std::error::Error>> {
+        let key = key()?;
+        let changes = [
+            Change::VersionState {
+                app: hello(),
+                version: version(),
+                old: None,
+                new: "PREPARE_FOR_SUBMISSION".into(),
+                time_in_previous_state: None,
+            },
+            Change::BuildProcessing {
+                app: hello(),
+                build: build(),
+                old: None,
+                new: "PROCESSING".into(),
+            },
+            Change::BuildBeta {
+                app: hello(),
+                build: build(),
+                old: None,
+                new: "IN_BETA_REVIEW".into(),
+            },
+            Change::PhasedRelease {
+                app: hello(),
+                version: version(),
+                old: None,
+                new: "ACTIVE".into(),
+                current_day_number: Some(1),
+            },
+        ];
+        let mut events: Vec<EventRecord> = changes
+            .iter()
+            .map(|change| event_for_change(change, &ctx()))
+            .collect();
+        events.push(account_action_required(
+            &key,
+            "agreements_required",
+            "m",
+            now(),
+        ));
+        events.push(key_status_changed(
+            &key,
+            KeyStatus::Invalid,
+            KeyStatus::Valid,
+            None,
+            now(),
+        ));
+        events.push(test_event(&TeamId("team1".into()), "ops", now()));
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(types, EVENT_TYPES);
+        for event in &events {
+            assert_eq!(event.data.event_type(), Some(event.event_type.as_str()));
+        }
         Ok(())
     }
 

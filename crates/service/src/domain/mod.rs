@@ -3,6 +3,7 @@
 
 pub mod destination_url;
 pub mod diff;
+pub mod event_data;
 pub mod events;
 pub mod observation;
 pub mod render;

@@ -6,8 +6,13 @@
 use chrono::SecondsFormat;
 use serde_json::{Map, Value, json};
 
+use super::diff::{AppRef, BuildRef};
+use super::event_data::{
+    AccountActionRequired, AppVersionStateChanged, BuildStateChanged, EventData, KeyRef,
+    KeyStatusChanged, PhasedReleaseStateChanged, TestMessage,
+};
 use super::wording::{Outcome, duration_words, platform_words, state_outcome, state_words};
-use crate::model::EventRecord;
+use crate::model::{EventRecord, KeyStatus, KeyStatusCode};
 
 const APP_STORE_CONNECT: &str = "https://appstoreconnect.apple.com/";
 const API_KEYS_PAGE: &str = "https://appstoreconnect.apple.com/access/integrations/api";
@@ -54,7 +59,7 @@ pub fn cloud_event(event: &EventRecord) -> Value {
         json!(event.time.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
     );
     object.insert("datacontenttype".into(), json!("application/json"));
-    object.insert("data".into(), event.data.clone());
+    object.insert("data".into(), event.data.to_json());
     Value::Object(object)
 }
 
@@ -211,30 +216,19 @@ fn outcome_emoji(outcome: Outcome) -> &'static str {
     }
 }
 
-/// Puts an event into words. Every contract event type has its own wording; unknown types fall
-/// back to the event's stored summary, so a newer event still reads sensibly.
+/// Puts an event into words. Every contract event type has its own wording; data of an unknown
+/// type or shape ([`EventData::Other`]) falls back to the event's stored summary, so a newer
+/// event still reads sensibly.
 pub fn message(event: &EventRecord) -> Message {
-    let data = &event.data;
-    let mut message = match event.event_type.as_str() {
-        "shipwatch.app_version.state_changed" => app_version_message(data),
-        "shipwatch.build.processing_state_changed" => build_processing_message(data),
-        "shipwatch.build.beta_state_changed" => build_beta_message(data),
-        "shipwatch.phased_release.state_changed" => phased_release_message(data),
-        "shipwatch.account.action_required" => account_action_message(data),
-        "shipwatch.key.status_changed" => key_status_message(data),
-        "shipwatch.test" => test_message(data),
-        _ => Message {
-            title: if event.summary.is_empty() {
-                event.event_type.clone()
-            } else {
-                event.summary.clone()
-            },
-            description: event.summary.clone(),
-            facts: vec![("Event".to_owned(), event.event_type.clone())],
-            link_label: "Open App Store Connect".to_owned(),
-            link_url: APP_STORE_CONNECT.to_owned(),
-            outcome: Outcome::Neutral,
-        },
+    let mut message = match &event.data {
+        EventData::AppVersionStateChanged(data) => app_version_message(data),
+        EventData::BuildProcessingStateChanged(data) => build_processing_message(data),
+        EventData::BuildBetaStateChanged(data) => build_beta_message(data),
+        EventData::PhasedReleaseStateChanged(data) => phased_release_message(data),
+        EventData::AccountActionRequired(data) => account_action_message(data),
+        EventData::KeyStatusChanged(data) => key_status_message(data),
+        EventData::Test(data) => test_message(data),
+        EventData::Other(_) => summary_message(event),
     };
     message.title = truncate(&message.title, TITLE_LIMIT);
     message.description = truncate(&message.description, DESCRIPTION_LIMIT);
@@ -244,35 +238,35 @@ pub fn message(event: &EventRecord) -> Message {
     message
 }
 
-fn text<'a>(data: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut node = data;
-    for key in path {
-        node = node.get(key)?;
-    }
-    node.as_str().filter(|value| !value.is_empty())
-}
-
-/// The app's name, or its id when Apple gave no name.
-fn app_name(data: &Value) -> String {
-    text(data, &["app", "name"])
-        .or_else(|| text(data, &["app", "id"]))
-        .unwrap_or("An app")
-        .to_owned()
-}
-
-fn app_link(data: &Value) -> String {
-    match text(data, &["app", "id"]) {
-        Some(id) if id.chars().all(|c| c.is_ascii_alphanumeric()) => {
-            format!("https://appstoreconnect.apple.com/apps/{id}")
-        }
-        _ => APP_STORE_CONNECT.to_owned(),
+fn summary_message(event: &EventRecord) -> Message {
+    Message {
+        title: if event.summary.is_empty() {
+            event.event_type.clone()
+        } else {
+            event.summary.clone()
+        },
+        description: event.summary.clone(),
+        facts: vec![("Event".to_owned(), event.event_type.clone())],
+        link_label: "Open App Store Connect".to_owned(),
+        link_url: APP_STORE_CONNECT.to_owned(),
+        outcome: Outcome::Neutral,
     }
 }
 
-fn app_facts(data: &Value) -> Vec<(String, String)> {
-    let mut facts = vec![("App".to_owned(), app_name(data))];
-    if let Some(bundle_id) = text(data, &["app", "bundle_id"]) {
-        facts.push(("Bundle ID".to_owned(), bundle_id.to_owned()));
+fn app_link(app: &AppRef) -> String {
+    let id = &app.id;
+    if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        format!("https://appstoreconnect.apple.com/apps/{id}")
+    } else {
+        APP_STORE_CONNECT.to_owned()
+    }
+}
+
+fn app_facts(app: &AppRef) -> Vec<(String, String)> {
+    let mut facts = vec![("App".to_owned(), app.label().to_owned())];
+    // Builds of an app the key cannot list come without a bundle id.
+    if !app.bundle_id.is_empty() {
+        facts.push(("Bundle ID".to_owned(), app.bundle_id.clone()));
     }
     facts
 }
@@ -285,88 +279,75 @@ fn transition_words(old: Option<&str>, new: &str) -> String {
     }
 }
 
-fn new_state(data: &Value, field: &str) -> String {
-    text(data, &[field]).unwrap_or("UNKNOWN").to_owned()
-}
-
-fn app_version_message(data: &Value) -> Message {
-    let app = app_name(data);
-    let version = text(data, &["version", "version_string"]).unwrap_or("(no version number)");
-    let platform = text(data, &["version", "platform"]).map(platform_words);
-    let old = text(data, &["old_state"]);
-    let new = new_state(data, "new_state");
+fn app_version_message(data: &AppVersionStateChanged) -> Message {
+    let app = data.app.label();
+    let version = &data.version.version_string;
+    let platform = platform_words(&data.version.platform);
+    let old = data.old_state.as_deref();
+    let new = data.new_state.as_str();
     let spent = data
-        .get("time_in_previous_state_seconds")
-        .and_then(Value::as_u64)
+        .seconds_in_previous_state()
+        .and_then(|seconds| u64::try_from(seconds).ok())
         .map(duration_words);
-    let on_platform = platform
-        .as_deref()
-        .map(|platform| format!(" for {platform}"))
-        .unwrap_or_default();
     let description = match (old, &spent) {
         (Some(old), Some(spent)) => format!(
-            "Version {version}{on_platform} moved from {} to {} after {spent}.",
+            "Version {version} for {platform} moved from {} to {} after {spent}.",
             state_words(old),
-            state_words(&new)
+            state_words(new)
         ),
         (Some(old), None) => format!(
-            "Version {version}{on_platform} moved from {} to {}.",
+            "Version {version} for {platform} moved from {} to {}.",
             state_words(old),
-            state_words(&new)
+            state_words(new)
         ),
         (None, _) => format!(
-            "A new version {version}{on_platform} appeared in App Store Connect, in {}.",
-            state_words(&new)
+            "A new version {version} for {platform} appeared in App Store Connect, in {}.",
+            state_words(new)
         ),
     };
-    let mut facts = app_facts(data);
-    facts.push(("Version".to_owned(), version.to_owned()));
-    if let Some(platform) = &platform {
-        facts.push(("Platform".to_owned(), platform.clone()));
-    }
-    facts.push(("State".to_owned(), transition_words(old, &new)));
+    let mut facts = app_facts(&data.app);
+    facts.push(("Version".to_owned(), version.clone()));
+    facts.push(("Platform".to_owned(), platform.clone()));
+    facts.push(("State".to_owned(), transition_words(old, new)));
     if let (Some(_), Some(spent)) = (old, spent) {
         facts.push(("Time in previous state".to_owned(), spent));
     }
     Message {
-        title: format!(
-            "{app} {version}{}: {}",
-            platform.map(|p| format!(" ({p})")).unwrap_or_default(),
-            state_words(&new)
-        ),
+        title: format!("{app} {version} ({platform}): {}", state_words(new)),
         description,
         facts,
         link_label: "Open in App Store Connect".to_owned(),
-        link_url: app_link(data),
-        outcome: state_outcome(&new),
+        link_url: app_link(&data.app),
+        outcome: state_outcome(new),
     }
 }
 
 /// "2.1 (42)" from a build's marketing and build numbers.
-fn build_number(data: &Value) -> String {
-    let version = text(data, &["build", "version"]).unwrap_or("?");
-    match text(data, &["build", "short_version"]) {
-        Some(short) => format!("{short} ({version})"),
-        None => version.to_owned(),
+fn build_number(build: &BuildRef) -> String {
+    match &build.short_version {
+        Some(short) => format!("{short} ({})", build.version),
+        None => build.version.clone(),
     }
 }
 
-fn build_facts(data: &Value, old: Option<&str>, new: &str) -> Vec<(String, String)> {
-    let mut facts = app_facts(data);
-    facts.push(("Build".to_owned(), build_number(data)));
-    if let Some(platform) = text(data, &["build", "platform"]) {
+fn build_facts(data: &BuildStateChanged) -> Vec<(String, String)> {
+    let mut facts = app_facts(&data.app);
+    facts.push(("Build".to_owned(), build_number(&data.build)));
+    if let Some(platform) = &data.build.platform {
         facts.push(("Platform".to_owned(), platform_words(platform)));
     }
-    facts.push(("State".to_owned(), transition_words(old, new)));
+    facts.push((
+        "State".to_owned(),
+        transition_words(data.old_state.as_deref(), &data.new_state),
+    ));
     facts
 }
 
-fn build_processing_message(data: &Value) -> Message {
-    let app = app_name(data);
-    let build = build_number(data);
-    let old = text(data, &["old_state"]);
-    let new = new_state(data, "new_state");
-    let description = match (new.as_str(), old) {
+fn build_processing_message(data: &BuildStateChanged) -> Message {
+    let app = data.app.label();
+    let build = build_number(&data.build);
+    let new = data.new_state.as_str();
+    let description = match (new, data.old_state.as_deref()) {
         ("VALID", _) => format!("Build {build} finished processing and is ready to use."),
         ("FAILED", _) => format!("Build {build} failed processing. Upload a new build."),
         ("INVALID", _) => format!(
@@ -376,61 +357,55 @@ fn build_processing_message(data: &Value) -> Message {
         (_, Some(old)) => format!(
             "Build {build} moved from {} to {}.",
             state_words(old),
-            state_words(&new)
+            state_words(new)
         ),
-        (_, None) => format!("Build {build} appeared, in {}.", state_words(&new)),
+        (_, None) => format!("Build {build} appeared, in {}.", state_words(new)),
     };
     Message {
-        title: format!("{app} build {build}: {}", state_words(&new)),
+        title: format!("{app} build {build}: {}", state_words(new)),
         description,
-        facts: build_facts(data, old, &new),
+        facts: build_facts(data),
         link_label: "Open in App Store Connect".to_owned(),
-        link_url: app_link(data),
-        outcome: state_outcome(&new),
+        link_url: app_link(&data.app),
+        outcome: state_outcome(new),
     }
 }
 
-fn build_beta_message(data: &Value) -> Message {
-    let app = app_name(data);
-    let build = build_number(data);
-    let old = text(data, &["old_state"]);
-    let new = new_state(data, "new_state");
-    let description = match old {
+fn build_beta_message(data: &BuildStateChanged) -> Message {
+    let app = data.app.label();
+    let build = build_number(&data.build);
+    let new = data.new_state.as_str();
+    let description = match data.old_state.as_deref() {
         Some(old) => format!(
             "TestFlight: build {build} moved from {} to {}.",
             state_words(old),
-            state_words(&new)
+            state_words(new)
         ),
-        None => format!("TestFlight: build {build} is {}.", state_words(&new)),
+        None => format!("TestFlight: build {build} is {}.", state_words(new)),
     };
     Message {
-        title: format!("{app} build {build} on TestFlight: {}", state_words(&new)),
+        title: format!("{app} build {build} on TestFlight: {}", state_words(new)),
         description,
-        facts: build_facts(data, old, &new),
+        facts: build_facts(data),
         link_label: "Open in App Store Connect".to_owned(),
-        link_url: app_link(data),
-        outcome: state_outcome(&new),
+        link_url: app_link(&data.app),
+        outcome: state_outcome(new),
     }
 }
 
-fn phased_release_message(data: &Value) -> Message {
-    let app = app_name(data);
-    // `version` is the contract's version object; accept a bare string too.
-    let version = text(data, &["version", "version_string"])
-        .or_else(|| text(data, &["version"]))
-        .unwrap_or("(no version number)");
-    let platform = text(data, &["version", "platform"]).map(platform_words);
-    let old = text(data, &["old_state"]);
-    let new = new_state(data, "new_state");
-    let day = data.get("current_day_number").and_then(Value::as_u64);
-    let happened = match (old, new.as_str()) {
+fn phased_release_message(data: &PhasedReleaseStateChanged) -> Message {
+    let app = data.app.label();
+    let version = &data.version.version_string;
+    let old = data.old_state.as_deref();
+    let new = data.new_state.as_str();
+    let happened = match (old, new) {
         (Some("PAUSED"), "ACTIVE") => "resumed".to_owned(),
         (_, "ACTIVE") => "started".to_owned(),
         (_, "PAUSED") => "paused".to_owned(),
         (_, "COMPLETE") => "completed".to_owned(),
         (_, other) => format!("is now {}", state_words(other)),
     };
-    let on_day = match (day, new.as_str()) {
+    let on_day = match (data.current_day_number, new) {
         (Some(day), "ACTIVE" | "PAUSED") => format!(" on day {day} of 7"),
         _ => String::new(),
     };
@@ -439,16 +414,17 @@ fn phased_release_message(data: &Value) -> Message {
     } else {
         format!("The phased release of version {version} {happened}{on_day}.")
     };
-    let mut facts = app_facts(data);
-    facts.push(("Version".to_owned(), version.to_owned()));
-    if let Some(platform) = &platform {
-        facts.push(("Platform".to_owned(), platform.clone()));
-    }
-    facts.push(("State".to_owned(), transition_words(old, &new)));
-    if let Some(day) = day {
+    let mut facts = app_facts(&data.app);
+    facts.push(("Version".to_owned(), version.clone()));
+    facts.push((
+        "Platform".to_owned(),
+        platform_words(&data.version.platform),
+    ));
+    facts.push(("State".to_owned(), transition_words(old, new)));
+    if let Some(day) = data.current_day_number {
         facts.push(("Day".to_owned(), format!("{day} of 7")));
     }
-    let outcome = match new.as_str() {
+    let outcome = match new {
         "COMPLETE" | "ACTIVE" => Outcome::Good,
         _ => Outcome::Neutral,
     };
@@ -457,51 +433,43 @@ fn phased_release_message(data: &Value) -> Message {
         description,
         facts,
         link_label: "Open in App Store Connect".to_owned(),
-        link_url: app_link(data),
+        link_url: app_link(&data.app),
         outcome,
     }
 }
 
 /// What a key status code means and what to do about it.
-fn key_code_explanation(code: &str) -> String {
+fn key_code_explanation(code: KeyStatusCode) -> &'static str {
     match code {
-        "not_authorized" => "App Store Connect no longer accepts this key: it was revoked or its Issuer ID does not match. Upload a new key.".to_owned(),
-        "insufficient_role" => "The key's role can no longer read apps and builds. Give the key a role with access to apps (for example App Manager), or upload one that has it.".to_owned(),
-        "agreements_required" => "App Store Connect needs the Account Holder to accept the latest agreements before the API answers again.".to_owned(),
-        "asc_unavailable" => "App Store Connect could not be reached; shipwatch keeps trying.".to_owned(),
-        other => format!("App Store Connect reported: {}.", state_words(other)),
+        KeyStatusCode::NotAuthorized => {
+            "App Store Connect no longer accepts this key: it was revoked or its Issuer ID does not match. Upload a new key."
+        }
+        KeyStatusCode::InsufficientRole => {
+            "The key's role can no longer read apps and builds. Give the key a role with access to apps (for example App Manager), or upload one that has it."
+        }
+        KeyStatusCode::AgreementsRequired => {
+            "App Store Connect needs the Account Holder to accept the latest agreements before the API answers again."
+        }
+        KeyStatusCode::AscUnavailable => {
+            "App Store Connect could not be reached; shipwatch keeps trying."
+        }
     }
 }
 
-fn key_facts(data: &Value) -> Vec<(String, String)> {
-    let mut facts = Vec::new();
-    if let Some(key_id) = text(data, &["key", "key_id"]) {
-        facts.push(("Key ID".to_owned(), key_id.to_owned()));
-    }
-    facts
+fn key_facts(key: &KeyRef) -> Vec<(String, String)> {
+    vec![("Key ID".to_owned(), key.key_id.as_str().to_owned())]
 }
 
-fn key_label(data: &Value) -> String {
-    match text(data, &["key", "key_id"]) {
-        Some(key_id) => format!("API key {key_id}"),
-        None => "An API key".to_owned(),
-    }
+fn key_label(key: &KeyRef) -> String {
+    format!("API key {}", key.key_id.as_str())
 }
 
-fn account_action_message(data: &Value) -> Message {
-    let code = text(data, &["code"]);
-    let description = match (text(data, &["message"]), code) {
-        (Some(message), _) => message.to_owned(),
-        (None, Some(code)) => key_code_explanation(code),
-        (None, None) => "App Store Connect asks for action on the account.".to_owned(),
-    };
-    let mut facts = key_facts(data);
-    if let Some(code) = code {
-        facts.push(("Reason".to_owned(), state_words(code)));
-    }
+fn account_action_message(data: &AccountActionRequired) -> Message {
+    let mut facts = key_facts(&data.key);
+    facts.push(("Reason".to_owned(), state_words(&data.code)));
     Message {
-        title: format!("App Store Connect needs action ({})", key_label(data)),
-        description,
+        title: format!("App Store Connect needs action ({})", key_label(&data.key)),
+        description: data.message.clone(),
         facts,
         link_label: "Open App Store Connect".to_owned(),
         link_url: APP_STORE_CONNECT.to_owned(),
@@ -509,27 +477,34 @@ fn account_action_message(data: &Value) -> Message {
     }
 }
 
-fn key_status_message(data: &Value) -> Message {
-    let old = text(data, &["old_status"]);
-    let new = new_state(data, "new_status");
-    let code = text(data, &["code"]);
-    let description = match (new.as_str(), code) {
-        ("valid", _) => "The key works again: shipwatch resumes watching its apps.".to_owned(),
-        (_, Some(code)) => key_code_explanation(code),
-        (_, None) => format!("The key is now {}.", state_words(&new)),
+fn key_status_message(data: &KeyStatusChanged) -> Message {
+    let new = data.new_status;
+    let description = match (new, data.code) {
+        (KeyStatus::Valid, _) => {
+            "The key works again: shipwatch resumes watching its apps.".to_owned()
+        }
+        (_, Some(code)) => key_code_explanation(code).to_owned(),
+        (_, None) => format!("The key is now {}.", state_words(new.as_str())),
     };
-    let mut facts = key_facts(data);
-    facts.push(("Status".to_owned(), transition_words(old, &new)));
-    if let Some(code) = code {
-        facts.push(("Reason".to_owned(), state_words(code)));
+    let mut facts = key_facts(&data.key);
+    facts.push((
+        "Status".to_owned(),
+        transition_words(Some(data.old_status.as_str()), new.as_str()),
+    ));
+    if let Some(code) = data.code {
+        facts.push(("Reason".to_owned(), state_words(code.as_str())));
     }
-    let outcome = match new.as_str() {
-        "valid" => Outcome::Good,
-        "invalid" => Outcome::Bad,
-        _ => Outcome::Neutral,
+    let outcome = match new {
+        KeyStatus::Valid => Outcome::Good,
+        KeyStatus::Invalid => Outcome::Bad,
+        KeyStatus::Validating | KeyStatus::ActionRequired => Outcome::Neutral,
     };
     Message {
-        title: format!("{} is now {}", key_label(data), state_words(&new)),
+        title: format!(
+            "{} is now {}",
+            key_label(&data.key),
+            state_words(new.as_str())
+        ),
         description,
         facts,
         link_label: "Open API keys".to_owned(),
@@ -538,12 +513,10 @@ fn key_status_message(data: &Value) -> Message {
     }
 }
 
-fn test_message(data: &Value) -> Message {
+fn test_message(data: &TestMessage) -> Message {
     Message {
         title: "Test notification from shipwatch".to_owned(),
-        description: text(data, &["message"])
-            .unwrap_or("This destination is set up: shipwatch can reach it.")
-            .to_owned(),
+        description: data.message.clone(),
         facts: Vec::new(),
         link_label: "Open App Store Connect".to_owned(),
         link_url: APP_STORE_CONNECT.to_owned(),
@@ -566,7 +539,10 @@ mod tests {
     use crate::model::{EventId, EventRecord, TeamId};
     use chrono::TimeZone as _;
 
+    /// An event of `event_type` whose data is `data` as stored; the data must fit the type.
     fn event_with(event_type: &str, data: Value) -> EventRecord {
+        let data = EventData::from_stored(event_type, data);
+        assert!(!matches!(data, EventData::Other(_)), "{data:?}");
         EventRecord {
             id: EventId("evt-1".into()),
             team_id: TeamId("team-1".into()),
@@ -644,7 +620,13 @@ mod tests {
         let long_name = "n".repeat(1000);
         let event = event_with(
             "shipwatch.app_version.state_changed",
-            json!({"app": {"id": "123", "name": long_name}, "new_state": "IN_REVIEW"}),
+            json!({
+                "app": {"id": "123", "name": long_name, "bundle_id": "a.b"},
+                "version": {"id": "v", "version_string": "1.0", "platform": "IOS"},
+                "old_state": null,
+                "new_state": "IN_REVIEW",
+                "time_in_previous_state_seconds": null,
+            }),
         );
         let header = slack(&event)["blocks"][0]["text"]["text"]
             .as_str()
@@ -652,6 +634,35 @@ mod tests {
             .chars()
             .count();
         assert!(header <= 150, "{header}");
+    }
+
+    #[test]
+    fn data_of_an_unknown_type_or_shape_reads_as_the_summary() {
+        for (event_type, data) in [
+            ("shipwatch.future.thing", json!({"new_state": "X"})),
+            (
+                "shipwatch.app_version.state_changed",
+                json!({"new_state": "X"}),
+            ),
+        ] {
+            let event = EventRecord {
+                data: EventData::from_stored(event_type, data),
+                ..event_with("shipwatch.test", json!({"message": "hi"}))
+            };
+            let event = EventRecord {
+                event_type: event_type.into(),
+                ..event
+            };
+            let message = message(&event);
+            assert_eq!(message.title, "summary");
+            assert_eq!(message.description, "summary");
+            assert_eq!(
+                message.facts,
+                vec![("Event".to_owned(), event_type.to_owned())]
+            );
+            assert_eq!(message.outcome, Outcome::Neutral);
+            assert_eq!(cloud_event(&event)["data"], json!({"new_state": "X"}));
+        }
     }
 
     #[test]

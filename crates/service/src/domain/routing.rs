@@ -59,6 +59,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::domain::event_data::EventData;
     use crate::model::{EventId, TeamId, WorkflowId};
 
     fn now() -> DateTime<Utc> {
@@ -73,7 +74,7 @@ mod tests {
             app_id: app_id.map(str::to_owned),
             event_type: event_type.into(),
             time: now(),
-            data: json!({}),
+            data: EventData::Other(json!({})),
             summary: String::new(),
         }
     }
