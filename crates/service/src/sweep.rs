@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use shipwatch_shared::asc::{AscClient, AscError, AscSession, PhasedRelease, RateLimit};
@@ -404,15 +403,8 @@ impl SweepService {
     }
 }
 
-#[async_trait]
-impl crate::api::SweepRunner for SweepService {
-    async fn sweep_now(&self) -> crate::api::SweepNow {
-        crate::api::SweepNow::Finished(report_json(&self.run().await))
-    }
-}
-
 /// A report as JSON (it is plain data; the fallback only guards against a serializer bug).
-pub(crate) fn report_json(report: &impl Serialize) -> serde_json::Value {
+pub fn report_json(report: &impl Serialize) -> serde_json::Value {
     serde_json::to_value(report).unwrap_or_else(|err| {
         tracing::error!(error = %err, "sweep report could not be serialized");
         serde_json::Value::Null

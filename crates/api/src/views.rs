@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::model::{ApiKeyRecord, Destination, Workflow};
+use shipwatch_service::model::{ApiKeyRecord, Destination, Workflow};
 
 #[derive(Serialize)]
 pub struct KeyView {
