@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shipwatch_adapters::wiring::Services;
+use shipwatch_api::{ApiState, ApiWiring};
 use shipwatch_service::auth::{ADMIN_TOKEN_PREFIX, generate_token, hash_token};
 use shipwatch_service::config::Settings;
-use shipwatch_service::keys::InProcessValidation;
+use shipwatch_service::keys::{InProcessValidation, ValidationTrigger};
 use shipwatch_service::ports::Stores;
 use shipwatch_shared::asc::AscConfig;
 use shipwatch_shared::clock::{Clock, SystemClock};
@@ -30,6 +31,23 @@ pub async fn fresh_stores(backend: Backend, dir: &std::path::Path) -> Stores {
         }
         Backend::Aws => crate::moto::moto().await.fresh_stores("api").await,
     }
+}
+
+/// The API router over `services`, wired as `shipwatch-local` and key-api wire it.
+pub fn api_router(
+    services: &Services,
+    admin_token_hash: &str,
+    validation: Arc<dyn ValidationTrigger>,
+) -> axum::Router {
+    shipwatch_api::router(ApiState::new(ApiWiring {
+        stores: services.stores.clone(),
+        clock: services.clock.clone(),
+        deliverer: services.deliverer.clone(),
+        validation,
+        sweeps: Arc::new(services.fanout_sweep(services.shard_queue.clone())),
+        admin_token_hash: admin_token_hash.to_owned(),
+        allow_private_destinations: services.settings.allow_private_destinations,
+    }))
 }
 
 pub struct TestApp {
@@ -99,8 +117,7 @@ impl TestApp {
         let services = Services::assemble(settings, asc, stores, clock).expect("services wire up");
         let admin_token = generate_token(ADMIN_TOKEN_PREFIX);
         let trigger = Arc::new(InProcessValidation::new(services.validator.clone()));
-        let router =
-            shipwatch_service::api::router(services.api_state(&hash_token(&admin_token), trigger));
+        let router = api_router(&services, &hash_token(&admin_token), trigger);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base_url = format!("http://{}", listener.local_addr().expect("addr"));
         let server = tokio::spawn(async move {

@@ -1,4 +1,4 @@
-//! The notification flow as a user drives it through the HTTP API (contract sections 2-4), on both
+//! The notification flow as a user drives it through the HTTP API (docs/openapi.yaml), on both
 //! store adapters: upload a key, create destinations of every type pointing at real local
 //! receivers, route events with workflows, sweep on demand, and read the history and the apps.
 //! Every webhook is checked as CloudEvents 1.0 and its Standard Webhooks signature verified
@@ -6,10 +6,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
-use shipwatch_service::model::{DestinationId, SecretName, TeamId};
+use shipwatch_service::model::{
+    DeliveryRecord, DestinationId, EventId, EventQuery, EventRecord, EventWithDeliveries,
+    KeyRecordId, Page, SecretName, StoredSnapshot, TeamId,
+};
+use shipwatch_service::ports::{StoreResult, Stores, SweepCommit, SweepStore};
 use shipwatch_shared::clock::SystemClock;
 use shipwatch_tests::app::{Backend, TestApp, TestTeam, fresh_stores};
 use shipwatch_tests::fake_asc::{FakeApp, FakeAsc, FakeBuild, FakeVersion};
@@ -23,6 +29,7 @@ shipwatch_tests::on_both_stores!(
     private_destinations_are_refused_without_the_development_flag,
     teams_see_only_their_own_destinations_workflows_events_and_apps,
     test_messages_report_failures_without_revealing_the_url,
+    the_apps_page_reads_every_snapshot_in_one_store_call,
 );
 
 const HELLO: &str = "6450000101";
@@ -1219,4 +1226,138 @@ async fn test_messages_report_failures_without_revealing_the_url(backend: Backen
         .await
         .expect("POST /v1/sweeps");
     assert_eq!(anonymous.status(), 401);
+}
+
+/// A sweep store that counts snapshot reads.
+struct CountedSnapshotReads {
+    inner: Arc<dyn SweepStore>,
+    one_key: AtomicUsize,
+    many_keys: AtomicUsize,
+}
+
+#[async_trait]
+impl SweepStore for CountedSnapshotReads {
+    async fn get_snapshot(&self, key: &KeyRecordId) -> StoreResult<Option<StoredSnapshot>> {
+        self.one_key.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_snapshot(key).await
+    }
+    async fn get_snapshots(&self, keys: &[KeyRecordId]) -> StoreResult<Vec<StoredSnapshot>> {
+        self.many_keys.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_snapshots(keys).await
+    }
+    async fn commit_sweep(&self, commit: &SweepCommit) -> StoreResult<()> {
+        self.inner.commit_sweep(commit).await
+    }
+    async fn append_events(
+        &self,
+        events: &[EventRecord],
+        deliveries: &[DeliveryRecord],
+    ) -> StoreResult<()> {
+        self.inner.append_events(events, deliveries).await
+    }
+    async fn list_events(
+        &self,
+        team: &TeamId,
+        query: &EventQuery,
+    ) -> StoreResult<Page<EventWithDeliveries>> {
+        self.inner.list_events(team, query).await
+    }
+    async fn get_event(&self, id: &EventId) -> StoreResult<Option<EventRecord>> {
+        self.inner.get_event(id).await
+    }
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        self.inner.due_deliveries(now, limit).await
+    }
+    async fn update_delivery(
+        &self,
+        delivery: &DeliveryRecord,
+        expected_revision: u64,
+    ) -> StoreResult<()> {
+        self.inner
+            .update_delivery(delivery, expected_revision)
+            .await
+    }
+}
+
+/// `GET /v1/apps` reads the snapshots of all the team's keys in one store call, whatever the
+/// number of keys, and shows each key's apps, oldest key first.
+async fn the_apps_page_reads_every_snapshot_in_one_store_call(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let real = fresh_stores(backend, dir.path()).await;
+    let counted = Arc::new(CountedSnapshotReads {
+        inner: real.sweeps.clone(),
+        one_key: AtomicUsize::new(0),
+        many_keys: AtomicUsize::new(0),
+    });
+    let stores = Stores {
+        sweeps: counted.clone(),
+        ..real
+    };
+    let asc = FakeAsc::start().await;
+    let app = TestApp::start_with(
+        backend,
+        stores.clone(),
+        &asc.base_url(),
+        dir,
+        Arc::new(SystemClock),
+    )
+    .await;
+    let team = app.create_team("Acme").await;
+    let team_id = TeamId(team.id.clone());
+    let mut expected = Vec::new();
+    for (number, key_id) in ["AAAAA11111", "BBBBB22222", "CCCCC33333", "DDDDD44444"]
+        .into_iter()
+        .enumerate()
+    {
+        let key = shipwatch_tests::store_contract::api_key(&team_id, key_id, number as i64);
+        stores.keys.insert_key(&key).await.expect("insert key");
+        if number == 2 {
+            continue; // not swept yet: no snapshot, no apps
+        }
+        let app_id = format!("64500002{number:02}");
+        let state = json!({
+            "apps": { app_id.clone(): { "name": format!("App {number}"), "bundle_id": format!("com.example.app{number}") } },
+        });
+        let commit = SweepCommit {
+            snapshot: StoredSnapshot {
+                key_record_id: key.id.clone(),
+                team_id: team_id.clone(),
+                version: 1,
+                state,
+                updated_at: Utc::now(),
+            },
+            expected_version: 0,
+            events: Vec::new(),
+            deliveries: Vec::new(),
+        };
+        stores.sweeps.commit_sweep(&commit).await.expect("commit");
+        expected.push(json!({
+            "id": app_id,
+            "name": format!("App {number}"),
+            "bundle_id": format!("com.example.app{number}"),
+            "key": key.id.0,
+            "versions": [],
+            "builds": [],
+        }));
+    }
+    let other = app.create_team("Other").await;
+    counted.one_key.store(0, Ordering::SeqCst);
+    counted.many_keys.store(0, Ordering::SeqCst);
+
+    let (status, apps) = app.get(&team.token, "/v1/apps").await;
+    assert_eq!(status, 200, "{apps}");
+    assert_eq!(apps["apps"], Value::Array(expected));
+    assert_eq!(
+        counted.many_keys.load(Ordering::SeqCst),
+        1,
+        "one read for all keys"
+    );
+    assert_eq!(counted.one_key.load(Ordering::SeqCst), 0, "no read per key");
+
+    let (status, apps) = app.get(&other.token, "/v1/apps").await;
+    assert_eq!((status, &apps["apps"]), (200, &json!([])), "{apps}");
 }

@@ -39,6 +39,9 @@ impl SweepStore for FlakyCommits {
     async fn get_snapshot(&self, key: &KeyRecordId) -> StoreResult<Option<StoredSnapshot>> {
         self.inner.get_snapshot(key).await
     }
+    async fn get_snapshots(&self, keys: &[KeyRecordId]) -> StoreResult<Vec<StoredSnapshot>> {
+        self.inner.get_snapshots(keys).await
+    }
     async fn commit_sweep(&self, commit: &SweepCommit) -> StoreResult<()> {
         let targeted = self
             .key

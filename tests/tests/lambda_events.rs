@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use shipwatch_service::auth::hash_token;
 use shipwatch_service::keys::StreamTriggersValidation;
-use shipwatch_tests::app::{Backend, TestApp};
+use shipwatch_tests::app::{Backend, TestApp, api_router};
 use shipwatch_tests::fake_asc::FakeAsc;
 use tower::ServiceExt;
 
@@ -38,9 +38,10 @@ async fn invoke_http(
             .headers_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
     }
-    let router = shipwatch_service::api::router(
-        app.services
-            .api_state(&hash_token(&admin), Arc::new(StreamTriggersValidation)),
+    let router = api_router(
+        &app.services,
+        &hash_token(&admin),
+        Arc::new(StreamTriggersValidation),
     );
     let response = router.oneshot(request).await.unwrap();
     let status = response.status().as_u16();

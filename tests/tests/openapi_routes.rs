@@ -32,7 +32,7 @@ fn documented_routes() -> BTreeSet<(String, String)> {
 }
 
 fn served_routes() -> BTreeSet<(String, String)> {
-    shipwatch_service::api::served_routes()
+    shipwatch_api::served_routes()
         .into_iter()
         .map(|(method, path)| (method.to_string(), path.to_owned()))
         .collect()
@@ -87,10 +87,11 @@ async fn the_route_list_matches_the_real_router() {
         &asc.base_url(),
     )
     .await;
-    let router = shipwatch_service::api::router(app.services.api_state(
+    let router = shipwatch_tests::app::api_router(
+        &app.services,
         "0".repeat(64).as_str(),
         std::sync::Arc::new(shipwatch_service::keys::StreamTriggersValidation),
-    ));
+    );
     for (method, path) in served_routes() {
         let uri = path.replace("{id}", "00000000-0000-0000-0000-000000000000");
         let request = Request::builder()

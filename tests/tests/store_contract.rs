@@ -53,6 +53,8 @@ contract!(
     stale_sweep_commit_conflicts_and_writes_nothing,
     sweep_commit_needs_its_key,
     big_snapshots_round_trip,
+    snapshots_of_many_keys_come_in_one_call,
+    snapshots_of_more_keys_than_one_batch_holds,
     history_is_newest_first_with_deliveries,
     history_filters_by_app_type_and_text,
     history_pages_cover_everything_once,
@@ -577,6 +579,100 @@ async fn big_snapshots_round_trip(stores: Stores) {
     );
 }
 
+/// Stores a baseline snapshot (version 1) of `key` and returns it.
+async fn baseline(stores: &Stores, key: &ApiKeyRecord, marker: &str) -> StoredSnapshot {
+    let commit = SweepCommit {
+        snapshot: snapshot(key, 1, marker),
+        expected_version: 0,
+        events: Vec::new(),
+        deliveries: Vec::new(),
+    };
+    ok("commit", stores.sweeps.commit_sweep(&commit).await);
+    commit.snapshot
+}
+
+/// `get_snapshots`, sorted by key so answers in any order compare.
+async fn snapshots_of(stores: &Stores, ids: &[KeyRecordId]) -> Vec<StoredSnapshot> {
+    let mut found = ok("get snapshots", stores.sweeps.get_snapshots(ids).await);
+    found.sort_by(|a, b| a.key_record_id.0.cmp(&b.key_record_id.0));
+    found
+}
+
+fn sorted_by_key(mut snapshots: Vec<StoredSnapshot>) -> Vec<StoredSnapshot> {
+    snapshots.sort_by(|a, b| a.key_record_id.0.cmp(&b.key_record_id.0));
+    snapshots
+}
+
+async fn snapshots_of_many_keys_come_in_one_call(stores: Stores) {
+    let (team, first) = team_with_key(&stores).await;
+    let second = api_key(&team.id, "BBBBB22222", 2);
+    let unswept = api_key(&team.id, "CCCCC33333", 3);
+    ok("insert key", stores.keys.insert_key(&second).await);
+    ok("insert key", stores.keys.insert_key(&unswept).await);
+    let first_snapshot = baseline(&stores, &first, "first").await;
+    let second_snapshot = baseline(&stores, &second, "second").await;
+
+    let other = shipwatch_tests::store_contract::team("other");
+    ok("insert team", stores.teams.insert_team(&other).await);
+    let foreign = api_key(&other.id, "DDDDD44444", 4);
+    ok("insert key", stores.keys.insert_key(&foreign).await);
+    let foreign_snapshot = baseline(&stores, &foreign, "foreign").await;
+
+    let own_ids = [first.id.clone(), second.id.clone(), unswept.id.clone()];
+    assert_eq!(
+        snapshots_of(&stores, &own_ids).await,
+        sorted_by_key(vec![first_snapshot.clone(), second_snapshot.clone()]),
+        "a key without a snapshot is missing; another team's snapshot is not there"
+    );
+    assert!(
+        ok("no keys", stores.sweeps.get_snapshots(&[]).await).is_empty(),
+        "no keys, no snapshots"
+    );
+    assert_eq!(
+        snapshots_of(&stores, &[first.id.clone(), first.id.clone()]).await,
+        vec![first_snapshot.clone()],
+        "a key named twice answers once"
+    );
+    assert_eq!(
+        snapshots_of(&stores, &[KeyRecordId::generate()]).await,
+        Vec::new(),
+        "an unknown key answers nothing"
+    );
+    assert_eq!(
+        snapshots_of(&stores, std::slice::from_ref(&foreign.id)).await,
+        vec![foreign_snapshot],
+        "the other team reads its own"
+    );
+
+    // What `get_snapshots` answers is what `get_snapshot` answers, key by key.
+    for id in &own_ids {
+        let single = ok("get snapshot", stores.sweeps.get_snapshot(id).await);
+        let batch = snapshots_of(&stores, std::slice::from_ref(id)).await;
+        assert_eq!(single.into_iter().collect::<Vec<_>>(), batch);
+    }
+}
+
+/// 150 keys: more than one DynamoDB `BatchGetItem` (100 keys) names.
+async fn snapshots_of_more_keys_than_one_batch_holds(stores: Stores) {
+    let (team, _) = team_with_key(&stores).await;
+    snapshots_of_keys(&stores, &team, 150).await;
+}
+
+/// Stores `count` keys of `team`, a snapshot of every other one, and reads them back in one call.
+async fn snapshots_of_keys(stores: &Stores, team: &Team, count: usize) {
+    let mut ids = Vec::with_capacity(count);
+    let mut expected = Vec::new();
+    for number in 0..count {
+        let key = api_key(&team.id, &format!("K{number:09}"), number as i64);
+        ok("insert key", stores.keys.insert_key(&key).await);
+        if number % 2 == 0 {
+            expected.push(baseline(stores, &key, &format!("snapshot {number}")).await);
+        }
+        ids.push(key.id);
+    }
+    assert_eq!(snapshots_of(stores, &ids).await, sorted_by_key(expected));
+}
+
 async fn history_is_newest_first_with_deliveries(stores: Stores) {
     let a = team("a");
     let b = team("b");
@@ -1068,6 +1164,17 @@ async fn concurrent_sweep_commits_store_one_set_of_events(stores: Stores) {
         ok("due", stores.sweeps.due_deliveries(at(0), 100).await).len(),
         3
     );
+}
+
+/// More keys than SQLite binds in one statement, on the embedded store only (on moto this many
+/// writes would take minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_snapshots_of_more_keys_than_one_statement_binds() {
+    let dir = TempDir::new("many-snapshots");
+    let stores = shipwatch_adapters::embedded::stores(dir.path())
+        .unwrap_or_else(|e| panic!("open embedded store: {e}"));
+    let (team, _) = team_with_key(&stores).await;
+    snapshots_of_keys(&stores, &team, 2_100).await;
 }
 
 /// Folder and file modes of the embedded store, and secrets kept out of the database.

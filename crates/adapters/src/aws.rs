@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
-    StreamSpecification, StreamViewType, TableStatus, TransactWriteItem,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValue,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus, TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
 use shipwatch_service::model::*;
@@ -35,6 +35,11 @@ pub const GSI1_INDEX: &str = GSI1;
 const MAX_PARALLEL_REQUESTS: usize = 16;
 /// Events (with their deliveries) per outbox part before size-based splitting.
 const EVENTS_PER_OUTBOX_PART: usize = 25;
+/// Keys one `BatchGetItem` may name.
+const MAX_BATCH_GET_KEYS: usize = 100;
+/// `BatchGetItem` calls per chunk while DynamoDB keeps answering with `UnprocessedKeys`
+/// (it does under throttling), before the read is reported unavailable.
+const MAX_BATCH_GET_ROUNDS: u32 = 6;
 
 /// DynamoDB-backed [`TeamStore`], [`KeyStore`], [`DestinationStore`], [`WorkflowStore`] and
 /// [`SweepStore`] on one table.
@@ -324,6 +329,60 @@ impl AwsStore {
             .await
             .map(|output| output.item)
             .map_err(|e| dynamo_error(operation, e))
+    }
+
+    /// The items stored under `keys` (consistent reads), in no particular order; absent ones are
+    /// left out. Chunks of [`MAX_BATCH_GET_KEYS`] run in parallel.
+    async fn batch_get(&self, operation: &'static str, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let chunks: Vec<Vec<Item>> = keys
+            .chunks(MAX_BATCH_GET_KEYS)
+            .map(<[Item]>::to_vec)
+            .collect();
+        let answers = self
+            .in_parallel(chunks, move |store, chunk| async move {
+                store.batch_get_chunk(operation, chunk).await
+            })
+            .await?;
+        let mut items = Vec::with_capacity(keys.len());
+        for answer in answers {
+            items.extend(answer?);
+        }
+        Ok(items)
+    }
+
+    /// One `BatchGetItem`, asking again for the `UnprocessedKeys` with a growing pause.
+    async fn batch_get_chunk(&self, operation: &str, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::with_capacity(keys.len());
+        let mut pending = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(build_error(operation))?;
+        for round in 1..=MAX_BATCH_GET_ROUNDS {
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(|e| dynamo_error(operation, e))?;
+            if let Some(found) = output.responses.and_then(|mut r| r.remove(&self.table)) {
+                items.extend(found);
+            }
+            match output
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+            {
+                Some(rest) if !rest.keys().is_empty() => pending = rest,
+                _ => return Ok(items),
+            }
+            if round < MAX_BATCH_GET_ROUNDS {
+                tokio::time::sleep(Duration::from_millis(50 << round)).await;
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "{operation}: keys still unprocessed after {MAX_BATCH_GET_ROUNDS} attempts"
+        )))
     }
 
     /// Deletes one item; whether it was there.
@@ -872,6 +931,20 @@ impl SweepStore for AwsStore {
             .await?
             .map(|item| compressed_body("snapshot", &item))
             .transpose()
+    }
+
+    async fn get_snapshots(&self, ids: &[KeyRecordId]) -> StoreResult<Vec<StoredSnapshot>> {
+        // BatchGetItem refuses a request that names one key twice.
+        let unique: std::collections::BTreeSet<&str> = ids.iter().map(|id| id.0.as_str()).collect();
+        let item_keys = unique
+            .into_iter()
+            .map(|key| primary_key(keys::key(key), keys::SNAPSHOT_SK))
+            .collect();
+        self.batch_get("get snapshots", item_keys)
+            .await?
+            .iter()
+            .map(|item| compressed_body("snapshot", item))
+            .collect()
     }
 
     async fn commit_sweep(&self, commit: &SweepCommit) -> StoreResult<()> {

@@ -27,6 +27,9 @@ use crate::store_support::{
 /// File name of the database inside the data folder.
 pub const DATABASE_FILE: &str = "shipwatch.db";
 
+/// Bound parameters per statement: 999 is the lowest default any SQLite build has had.
+const MAX_SQL_PARAMETERS: usize = 999;
+
 /// Why the embedded store could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedError {
@@ -784,6 +787,29 @@ impl SweepStore for EmbeddedStore {
             })
             .await?;
         body.map(|b| from_json("snapshot", &b)).transpose()
+    }
+
+    async fn get_snapshots(&self, ids: &[KeyRecordId]) -> StoreResult<Vec<StoredSnapshot>> {
+        let keys: Vec<String> = ids.iter().map(|id| id.0.clone()).collect();
+        let bodies = self
+            .run(move |c| {
+                let mut bodies = Vec::with_capacity(keys.len());
+                for chunk in keys.chunks(MAX_SQL_PARAMETERS) {
+                    let placeholders = vec!["?"; chunk.len()].join(", ");
+                    let sql = format!(
+                        "SELECT body FROM snapshots WHERE key_record_id IN ({placeholders})"
+                    );
+                    bodies.extend(query_bodies(
+                        c,
+                        "get snapshots",
+                        &sql,
+                        rusqlite::params_from_iter(chunk),
+                    )?);
+                }
+                Ok(bodies)
+            })
+            .await?;
+        decode_rows("snapshot", bodies)
     }
 
     async fn commit_sweep(&self, commit: &SweepCommit) -> StoreResult<()> {

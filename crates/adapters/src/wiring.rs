@@ -1,16 +1,16 @@
 //! Composition root shared by `shipwatch-local` and the Lambda functions: settings -> adapters ->
-//! services. Binaries call this and nothing else, so every entry point is wired the same way.
+//! services. Binaries call this, so every entry point is wired the same way; those serving HTTP
+//! hand what it built to `shipwatch_api::ApiState::new` (this crate does not link the API).
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use shipwatch_service::accounts::StoreAccounts;
-use shipwatch_service::api::{ApiState, SweepRunner};
 use shipwatch_service::auth::{ADMIN_TOKEN_PREFIX, generate_token, hash_token};
 use shipwatch_service::config::{ConfigError, LogFormat, Settings, StoreKind};
 use shipwatch_service::fanout::{FanoutConfig, FanoutSweep, ShardQueue};
-use shipwatch_service::keys::{KeyService, KeyValidator, ValidationTrigger};
+use shipwatch_service::keys::KeyValidator;
 use shipwatch_service::model::SecretName;
 use shipwatch_service::ports::{Deliverer, StoreError, Stores};
 use shipwatch_service::sweep::{SweepConfig, SweepService};
@@ -150,23 +150,6 @@ impl Services {
                 ..FanoutConfig::default()
             },
         )
-    }
-
-    /// The HTTP API's state, with `trigger` deciding how key writes get validated.
-    pub fn api_state(
-        &self,
-        admin_token_hash: &str,
-        trigger: Arc<dyn ValidationTrigger>,
-    ) -> ApiState {
-        ApiState {
-            stores: self.stores.clone(),
-            keys: KeyService::new(self.stores.clone(), self.clock.clone(), trigger),
-            clock: self.clock.clone(),
-            admin_token_hash: admin_token_hash.into(),
-            deliverer: self.deliverer.clone(),
-            sweeps: Arc::new(self.fanout_sweep(self.shard_queue.clone())) as Arc<dyn SweepRunner>,
-            allow_private_destinations: self.settings.allow_private_destinations,
-        }
     }
 }
 

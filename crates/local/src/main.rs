@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use shipwatch_adapters::wiring::{Services, admin_token};
+use shipwatch_api::{ApiState, ApiWiring};
 use shipwatch_service::keys::InProcessValidation;
 use tokio::net::TcpListener;
 
@@ -33,8 +34,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             services.settings.http_addr
         );
     }
-    let trigger = Arc::new(InProcessValidation::new(services.validator.clone()));
-    let router = shipwatch_service::api::router(services.api_state(&admin.hash, trigger));
+    let router = shipwatch_api::router(ApiState::new(ApiWiring {
+        stores: services.stores.clone(),
+        clock: services.clock.clone(),
+        deliverer: services.deliverer.clone(),
+        validation: Arc::new(InProcessValidation::new(services.validator.clone())),
+        sweeps: Arc::new(services.fanout_sweep(services.shard_queue.clone())),
+        admin_token_hash: admin.hash,
+        allow_private_destinations: services.settings.allow_private_destinations,
+    }));
     let listener = TcpListener::bind(services.settings.http_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, store = ?services.settings.store,
         interval_secs = services.settings.sweep_interval.as_secs(), "shipwatch-local listening");

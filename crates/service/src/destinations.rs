@@ -1,5 +1,5 @@
-//! Destinations (where notifications go) and workflows (which events go where), as the API manages
-//! them. URLs and signing secrets go to the secret store; records keep only a hint.
+//! Destinations (where notifications go) and workflows (which events go where). URLs and signing
+//! secrets go to the secret store; records keep only a hint.
 
 use std::sync::Arc;
 
@@ -9,16 +9,49 @@ use crate::domain::destination_url::{url_hint, validate_destination_url};
 use crate::domain::events::test_event;
 use crate::domain::routing::{ALL, is_known_event_type};
 use crate::domain::signing::generate_signing_secret;
-use crate::error::ApiError;
 use crate::model::{
     DeliveryAttempt, DeliveryId, DeliveryRecord, DeliveryStatus, Destination, DestinationId,
     DestinationKind, DestinationSecrets, EventRecord, SecretName, SecretValue, Team, Workflow,
     WorkflowId,
 };
+use crate::names::{InvalidName, checked_name};
 use crate::ports::{Deliverer, StoreError, Stores};
 
 /// Longest list of app ids a workflow may name.
 pub const MAX_WORKFLOW_APPS: usize = 500;
+
+/// Why a destination or workflow operation was refused. The messages say what to do; they never
+/// hold a destination URL.
+#[derive(Debug, thiserror::Error)]
+pub enum DestinationError {
+    #[error("type must be one of slack, discord, teams, webhook")]
+    InvalidType,
+    #[error(transparent)]
+    InvalidName(#[from] InvalidName),
+    #[error("{0}")]
+    InvalidUrl(String),
+    #[error("the destination could not be encoded")]
+    Unencodable,
+    #[error("no such destination in your team")]
+    NotFound,
+    #[error(
+        "destination_id names no destination of your team; create one with POST /v1/destinations"
+    )]
+    UnknownDestination,
+    #[error(
+        "app_ids must be [\"*\"] or a list of App Store Connect app ids (the numeric Apple ID of each app, see GET /v1/apps)"
+    )]
+    InvalidAppIds,
+    #[error(
+        "event_types must be [\"*\"] or a list of: {}",
+        crate::domain::routing::known_event_types().join(", ")
+    )]
+    InvalidEventTypes,
+    #[error("no such workflow in your team")]
+    WorkflowNotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// The body of `POST /v1/destinations`.
 #[derive(serde::Deserialize)]
@@ -81,11 +114,11 @@ impl DestinationService {
         &self,
         team: &Team,
         new: NewDestination,
-    ) -> Result<CreatedDestination, ApiError> {
+    ) -> Result<CreatedDestination, DestinationError> {
         let kind = parse_kind(&new.kind)?;
-        let name = crate::api::checked_name(&new.name, "destination")?;
+        let name = checked_name(&new.name, "destination")?;
         let url = validate_destination_url(&new.url, self.allow_private)
-            .map_err(|e| ApiError::bad_request("invalid_destination_url", e.to_string()))?;
+            .map_err(|e| DestinationError::InvalidUrl(e.to_string()))?;
         let signing_secret = (kind == DestinationKind::Webhook).then(generate_signing_secret);
         let destination = Destination {
             id: DestinationId::generate(),
@@ -99,8 +132,8 @@ impl DestinationService {
             url: url.to_string(),
             signing_secret: signing_secret.clone(),
         };
-        let secret_json = serde_json::to_string(&secrets)
-            .map_err(|_| ApiError::invalid_request("the destination could not be encoded"))?;
+        let secret_json =
+            serde_json::to_string(&secrets).map_err(|_| DestinationError::Unencodable)?;
         let secret_name = SecretName::for_destination(&team.id, &destination.id);
         if let Err(err) = self
             .stores
@@ -133,20 +166,24 @@ impl DestinationService {
         }
     }
 
-    pub async fn get(&self, team: &Team, id: &DestinationId) -> Result<Destination, ApiError> {
+    pub async fn get(
+        &self,
+        team: &Team,
+        id: &DestinationId,
+    ) -> Result<Destination, DestinationError> {
         self.stores
             .destinations
             .get_destination(&team.id, id)
             .await?
-            .ok_or_else(|| ApiError::not_found("destination"))
+            .ok_or(DestinationError::NotFound)
     }
 
-    pub async fn list(&self, team: &Team) -> Result<Vec<Destination>, ApiError> {
+    pub async fn list(&self, team: &Team) -> Result<Vec<Destination>, DestinationError> {
         Ok(self.stores.destinations.list_destinations(&team.id).await?)
     }
 
     /// Deletes the destination, the workflows that send to it, and its secret.
-    pub async fn delete(&self, team: &Team, id: &DestinationId) -> Result<(), ApiError> {
+    pub async fn delete(&self, team: &Team, id: &DestinationId) -> Result<(), DestinationError> {
         let destination = self.get(team, id).await?;
         for workflow in self.stores.workflows.list_workflows(&team.id).await? {
             if workflow.destination_id == destination.id {
@@ -172,7 +209,7 @@ impl DestinationService {
         &self,
         team: &Team,
         id: &DestinationId,
-    ) -> Result<TestOutcome, ApiError> {
+    ) -> Result<TestOutcome, DestinationError> {
         let destination = self.get(team, id).await?;
         let secrets = self.secrets_of(&destination).await?;
         let now = self.clock.now();
@@ -209,7 +246,10 @@ impl DestinationService {
         Ok(TestOutcome { event, attempt })
     }
 
-    async fn secrets_of(&self, destination: &Destination) -> Result<DestinationSecrets, ApiError> {
+    async fn secrets_of(
+        &self,
+        destination: &Destination,
+    ) -> Result<DestinationSecrets, StoreError> {
         let name = SecretName::for_destination(&destination.team_id, &destination.id);
         let value = self
             .stores
@@ -217,16 +257,16 @@ impl DestinationService {
             .get_secret(&name)
             .await?
             .ok_or_else(|| {
-                ApiError::from(StoreError::Corrupt(format!(
+                StoreError::Corrupt(format!(
                     "secret of destination {} is missing",
                     destination.id
-                )))
+                ))
             })?;
         serde_json::from_str(value.expose()).map_err(|_| {
-            ApiError::from(StoreError::Corrupt(format!(
+            StoreError::Corrupt(format!(
                 "secret of destination {} is unreadable",
                 destination.id
-            )))
+            ))
         })
     }
 
@@ -234,8 +274,8 @@ impl DestinationService {
         &self,
         team: &Team,
         new: NewWorkflow,
-    ) -> Result<Workflow, ApiError> {
-        let name = crate::api::checked_name(&new.name, "workflow")?;
+    ) -> Result<Workflow, DestinationError> {
+        let name = checked_name(&new.name, "workflow")?;
         let destination_id = DestinationId(new.destination_id.trim().to_owned());
         if self
             .stores
@@ -244,10 +284,7 @@ impl DestinationService {
             .await?
             .is_none()
         {
-            return Err(ApiError::bad_request(
-                "unknown_destination",
-                "destination_id names no destination of your team; create one with POST /v1/destinations",
-            ));
+            return Err(DestinationError::UnknownDestination);
         }
         let workflow = Workflow {
             id: WorkflowId::generate(),
@@ -262,42 +299,47 @@ impl DestinationService {
         Ok(workflow)
     }
 
-    pub async fn get_workflow(&self, team: &Team, id: &WorkflowId) -> Result<Workflow, ApiError> {
+    pub async fn get_workflow(
+        &self,
+        team: &Team,
+        id: &WorkflowId,
+    ) -> Result<Workflow, DestinationError> {
         self.stores
             .workflows
             .get_workflow(&team.id, id)
             .await?
-            .ok_or_else(|| ApiError::not_found("workflow"))
+            .ok_or(DestinationError::WorkflowNotFound)
     }
 
-    pub async fn list_workflows(&self, team: &Team) -> Result<Vec<Workflow>, ApiError> {
+    pub async fn list_workflows(&self, team: &Team) -> Result<Vec<Workflow>, DestinationError> {
         Ok(self.stores.workflows.list_workflows(&team.id).await?)
     }
 
-    pub async fn delete_workflow(&self, team: &Team, id: &WorkflowId) -> Result<(), ApiError> {
+    pub async fn delete_workflow(
+        &self,
+        team: &Team,
+        id: &WorkflowId,
+    ) -> Result<(), DestinationError> {
         if self.stores.workflows.delete_workflow(&team.id, id).await? {
             Ok(())
         } else {
-            Err(ApiError::not_found("workflow"))
+            Err(DestinationError::WorkflowNotFound)
         }
     }
 }
 
-fn parse_kind(raw: &str) -> Result<DestinationKind, ApiError> {
+fn parse_kind(raw: &str) -> Result<DestinationKind, DestinationError> {
     match raw.trim() {
         "slack" => Ok(DestinationKind::Slack),
         "discord" => Ok(DestinationKind::Discord),
         "teams" => Ok(DestinationKind::Teams),
         "webhook" => Ok(DestinationKind::Webhook),
-        _ => Err(ApiError::bad_request(
-            "invalid_destination_type",
-            "type must be one of slack, discord, teams, webhook",
-        )),
+        _ => Err(DestinationError::InvalidType),
     }
 }
 
 /// `["*"]`, or App Store Connect app ids (digits).
-fn checked_app_ids(app_ids: Vec<String>) -> Result<Vec<String>, ApiError> {
+fn checked_app_ids(app_ids: Vec<String>) -> Result<Vec<String>, DestinationError> {
     let ids: Vec<String> = app_ids.into_iter().map(|id| id.trim().to_owned()).collect();
     if ids == [ALL] {
         return Ok(ids);
@@ -308,10 +350,7 @@ fn checked_app_ids(app_ids: Vec<String>) -> Result<Vec<String>, ApiError> {
             .iter()
             .all(|id| !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()));
     if !valid {
-        return Err(ApiError::bad_request(
-            "invalid_app_ids",
-            "app_ids must be [\"*\"] or a list of App Store Connect app ids (the numeric Apple ID of each app, see GET /v1/apps)",
-        ));
+        return Err(DestinationError::InvalidAppIds);
     }
     let mut unique = ids;
     unique.sort();
@@ -319,20 +358,14 @@ fn checked_app_ids(app_ids: Vec<String>) -> Result<Vec<String>, ApiError> {
     Ok(unique)
 }
 
-/// `["*"]`, or event types from the contract.
-fn checked_event_types(types: Vec<String>) -> Result<Vec<String>, ApiError> {
+/// `["*"]`, or known event types (`domain::routing::known_event_types`).
+fn checked_event_types(types: Vec<String>) -> Result<Vec<String>, DestinationError> {
     let types: Vec<String> = types.into_iter().map(|t| t.trim().to_owned()).collect();
     if types == [ALL] {
         return Ok(types);
     }
     if types.is_empty() || types.iter().any(|t| !is_known_event_type(t)) {
-        return Err(ApiError::bad_request(
-            "invalid_event_types",
-            format!(
-                "event_types must be [\"*\"] or a list of: {}",
-                crate::domain::routing::known_event_types().join(", ")
-            ),
-        ));
+        return Err(DestinationError::InvalidEventTypes);
     }
     let mut unique = types;
     unique.sort();

@@ -265,26 +265,6 @@ impl FanoutSweep {
     }
 }
 
-#[async_trait]
-impl crate::api::SweepRunner for FanoutSweep {
-    /// Small deployments sweep right here and answer with the report; larger ones queue the shards
-    /// and answer at once with the plan (202), the shard workers doing the rest.
-    async fn sweep_now(&self) -> crate::api::SweepNow {
-        match self.on_schedule().await {
-            ScheduledSweep::Inline(report) => {
-                crate::api::SweepNow::Finished(crate::sweep::report_json(&report))
-            }
-            ScheduledSweep::FannedOut(plan) => {
-                let mut body = crate::sweep::report_json(&plan);
-                if let Some(object) = body.as_object_mut() {
-                    object.insert("status".into(), serde_json::json!("started"));
-                }
-                crate::api::SweepNow::Started(body)
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;

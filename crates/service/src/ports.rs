@@ -94,6 +94,9 @@ pub struct SweepCommit {
 #[async_trait]
 pub trait SweepStore: Send + Sync {
     async fn get_snapshot(&self, key: &KeyRecordId) -> StoreResult<Option<StoredSnapshot>>;
+    /// The snapshots of `keys` in one call (read models that show many keys at once); keys without
+    /// a snapshot are simply missing from the answer, whose order is unspecified.
+    async fn get_snapshots(&self, keys: &[KeyRecordId]) -> StoreResult<Vec<StoredSnapshot>>;
     /// Atomically stores the snapshot, the events and their deliveries if the stored snapshot
     /// version is still `expected_version`; otherwise [`StoreError::Conflict`] and nothing is written.
     /// This is what makes every transition reported exactly once when sweeps overlap.

@@ -4,14 +4,21 @@
 use std::sync::Arc;
 
 use shipwatch_adapters::wiring::{Services, admin_token};
+use shipwatch_api::{ApiState, ApiWiring};
 use shipwatch_service::keys::StreamTriggersValidation;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let services = Services::from_env().await?;
     let admin = admin_token(&services.settings, &services.stores).await?;
-    let router = shipwatch_service::api::router(
-        services.api_state(&admin.hash, Arc::new(StreamTriggersValidation)),
-    );
-    lambda_http::run(router).await
+    let state = ApiState::new(ApiWiring {
+        stores: services.stores.clone(),
+        clock: services.clock.clone(),
+        deliverer: services.deliverer.clone(),
+        validation: Arc::new(StreamTriggersValidation),
+        sweeps: Arc::new(services.fanout_sweep(services.shard_queue.clone())),
+        admin_token_hash: admin.hash,
+        allow_private_destinations: services.settings.allow_private_destinations,
+    });
+    lambda_http::run(shipwatch_api::router(state)).await
 }

@@ -12,12 +12,34 @@ use shipwatch_shared::clock::Clock;
 use shipwatch_shared::credentials::{IssuerId, KeyId, PrivateKey};
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
 use crate::model::{AccountRef, ApiKeyRecord, KeyRecordId, KeyStatus, SecretValue, Team};
 use crate::ports::{StoreError, Stores};
 
 /// Longest key name accepted.
 pub const MAX_KEY_NAME_CHARS: usize = 100;
+
+/// Why a key operation was refused. The messages say what to do; they never hold key material.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{0}")]
+    InvalidPrivateKey(String),
+    #[error("{0}")]
+    InvalidKeyId(String),
+    #[error("{0}")]
+    InvalidIssuerId(String),
+    #[error(
+        "the file is named for key {file} but key_id says {field}; upload the matching .p8 or fix key_id"
+    )]
+    KeyIdMismatch { file: String, field: String },
+    #[error("name must be at most {MAX_KEY_NAME_CHARS} printable characters")]
+    InvalidName,
+    #[error("your team already has key {key_id}; delete it first to upload it again")]
+    KeyExists { key_id: KeyId },
+    #[error("no such key in your team")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// What a user uploads, before any check.
 pub struct NewKey {
@@ -76,14 +98,16 @@ impl KeyService {
 
     /// Checks everything, then writes the secret, then the record. On any failure after the secret
     /// was written, the secret is deleted again, so nothing is left behind and a retry succeeds.
-    pub async fn upload(&self, team: &Team, new: NewKey) -> Result<ApiKeyRecord, ApiError> {
+    pub async fn upload(&self, team: &Team, new: NewKey) -> Result<ApiKeyRecord, KeyError> {
         let checked = check_new_key(new)?;
         let existing = self.stores.keys.list_keys(&team.id).await?;
         if existing
             .iter()
             .any(|k| k.account.identity() == checked.key_id.as_str())
         {
-            return Err(key_exists(&checked.key_id));
+            return Err(KeyError::KeyExists {
+                key_id: checked.key_id,
+            });
         }
 
         let now = self.clock.now();
@@ -120,7 +144,9 @@ impl KeyService {
         if let Err(err) = self.stores.keys.insert_key(&record).await {
             self.remove_secret_after_failure(&record).await;
             return Err(match err {
-                StoreError::Conflict(_) => key_exists(&checked.key_id),
+                StoreError::Conflict(_) => KeyError::KeyExists {
+                    key_id: checked.key_id.clone(),
+                },
                 other => other.into(),
             });
         }
@@ -142,15 +168,15 @@ impl KeyService {
         }
     }
 
-    pub async fn get(&self, team: &Team, id: &KeyRecordId) -> Result<ApiKeyRecord, ApiError> {
+    pub async fn get(&self, team: &Team, id: &KeyRecordId) -> Result<ApiKeyRecord, KeyError> {
         self.stores
             .keys
             .get_key(&team.id, id)
             .await?
-            .ok_or_else(|| ApiError::not_found("key"))
+            .ok_or(KeyError::NotFound)
     }
 
-    pub async fn list(&self, team: &Team) -> Result<Vec<ApiKeyRecord>, ApiError> {
+    pub async fn list(&self, team: &Team) -> Result<Vec<ApiKeyRecord>, KeyError> {
         Ok(self.stores.keys.list_keys(&team.id).await?)
     }
 
@@ -159,7 +185,7 @@ impl KeyService {
         &self,
         team: &Team,
         id: &KeyRecordId,
-    ) -> Result<ApiKeyRecord, ApiError> {
+    ) -> Result<ApiKeyRecord, KeyError> {
         let current = self.get(team, id).await?;
         let mut next = current.clone();
         next.status = KeyStatus::Validating;
@@ -176,7 +202,7 @@ impl KeyService {
 
     /// Deletes the secret first, then the record: if the second step fails, a retry finishes the job
     /// and no secret is ever left without its record.
-    pub async fn delete(&self, team: &Team, id: &KeyRecordId) -> Result<(), ApiError> {
+    pub async fn delete(&self, team: &Team, id: &KeyRecordId) -> Result<(), KeyError> {
         let record = self.get(team, id).await?;
         self.stores
             .secrets
@@ -195,55 +221,41 @@ struct CheckedKey {
     private_key: PrivateKey,
 }
 
-fn key_exists(key_id: &KeyId) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::CONFLICT,
-        "key_exists",
-        format!("your team already has key {key_id}; delete it first to upload it again"),
-    )
-}
-
 /// Key ID named by an `AuthKey_<KEYID>.p8` file name, as App Store Connect names downloads.
 pub fn key_id_from_file_name(file_name: &str) -> Option<&str> {
     let base = file_name.rsplit(['/', '\\']).next()?;
     base.strip_prefix("AuthKey_")?.strip_suffix(".p8")
 }
 
-fn check_new_key(new: NewKey) -> Result<CheckedKey, ApiError> {
+fn check_new_key(new: NewKey) -> Result<CheckedKey, KeyError> {
     let from_file = new.file_name.as_deref().and_then(key_id_from_file_name);
     let key_id_raw = match (new.key_id.as_deref().map(str::trim), from_file) {
         (Some(field), Some(file)) if !field.is_empty() => {
             if field != file {
-                return Err(ApiError::bad_request(
-                    "key_id_mismatch",
-                    format!(
-                        "the file is named for key {file} but key_id says {field}; upload the matching .p8 or fix key_id"
-                    ),
-                ));
+                return Err(KeyError::KeyIdMismatch {
+                    file: file.to_owned(),
+                    field: field.to_owned(),
+                });
             }
             field.to_owned()
         }
         (Some(field), _) if !field.is_empty() => field.to_owned(),
         (_, Some(file)) => file.to_owned(),
         _ => {
-            return Err(ApiError::bad_request(
-                "invalid_key_id",
-                "key_id is required (10 characters of A-Z and 0-9, the Key ID column in App Store Connect > Users and Access > Integrations), unless the file is named AuthKey_<KEYID>.p8",
+            return Err(KeyError::InvalidKeyId(
+                "key_id is required (10 characters of A-Z and 0-9, the Key ID column in App Store Connect > Users and Access > Integrations), unless the file is named AuthKey_<KEYID>.p8".to_owned(),
             ));
         }
     };
-    let key_id = KeyId::parse(&key_id_raw)
-        .map_err(|e| ApiError::bad_request("invalid_key_id", e.to_string()))?;
+    let key_id = KeyId::parse(&key_id_raw).map_err(|e| KeyError::InvalidKeyId(e.to_string()))?;
     let issuer_id = IssuerId::parse(new.issuer_id.as_deref().unwrap_or_default())
-        .map_err(|e| ApiError::bad_request("invalid_issuer_id", e.to_string()))?;
+        .map_err(|e| KeyError::InvalidIssuerId(e.to_string()))?;
     let private_key = PrivateKey::from_pem(&new.private_key)
-        .map_err(|e| ApiError::bad_request("invalid_private_key", e.to_string()))?;
+        .map_err(|e| KeyError::InvalidPrivateKey(e.to_string()))?;
     let name = match new.name.as_deref().map(str::trim) {
         Some(name) if !name.is_empty() => {
             if name.chars().count() > MAX_KEY_NAME_CHARS || name.chars().any(char::is_control) {
-                return Err(ApiError::invalid_request(format!(
-                    "name must be at most {MAX_KEY_NAME_CHARS} printable characters"
-                )));
+                return Err(KeyError::InvalidName);
             }
             name.to_owned()
         }

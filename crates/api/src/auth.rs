@@ -3,11 +3,11 @@
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use shipwatch_service::auth::{bearer_token, token_matches};
+use shipwatch_service::model::Team;
 
-use super::ApiState;
-use crate::auth::{bearer_token, hash_token, token_matches};
+use crate::ApiState;
 use crate::error::ApiError;
-use crate::model::Team;
 
 /// The team whose token authorised the request.
 pub struct TeamAuth(pub Team);
@@ -29,15 +29,10 @@ impl FromRequestParts<ApiState> for TeamAuth {
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let token = presented_token(parts).ok_or_else(ApiError::unauthorized)?;
         let team = state
-            .stores
             .teams
-            .find_team_by_token_hash(&hash_token(token))
+            .authenticate(token)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
-        // The lookup found it by hash; confirm in constant time all the same.
-        if !token_matches(token, &team.token_hash) {
-            return Err(ApiError::unauthorized());
-        }
         Ok(Self(team))
     }
 }

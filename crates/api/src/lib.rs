@@ -1,65 +1,85 @@
-//! The HTTP API (contract section 2) as one axum router, served by `shipwatch-local` and, through
-//! `lambda_http`, by the key-api Lambda. Handlers are thin: authenticate, parse, call a service, render.
+//! The HTTP API (docs/openapi.yaml) as one axum router, served by `shipwatch-local` and, through
+//! `lambda_http`, by the key-api Lambda. Handlers are thin: authenticate, parse, call a service or
+//! query of `shipwatch-service`, render.
 
 mod auth;
 pub mod body;
 mod destinations;
+pub mod error;
 mod history;
 mod keys;
+mod sweeps;
 mod teams;
 pub mod views;
 
-pub use teams::checked_name;
+pub use sweeps::{SweepNow, SweepRunner};
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::http::{Method, StatusCode};
 use axum::routing::{MethodRouter, get, post};
+use shipwatch_service::destinations::DestinationService;
+use shipwatch_service::keys::{KeyService, ValidationTrigger};
+use shipwatch_service::ports::{Deliverer, Stores};
+use shipwatch_service::queries::{AppsQuery, HistoryQuery};
+use shipwatch_service::teams::TeamService;
 use shipwatch_shared::clock::Clock;
 
-use crate::destinations::DestinationService;
 use crate::error::ApiError;
-use crate::keys::KeyService;
-use crate::ports::{Deliverer, Stores};
 
-/// What `POST /v1/sweeps` got done.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SweepNow {
-    /// The sweep ran here and finished: its report (200).
-    Finished(serde_json::Value),
-    /// The sweep was handed to shard workers and goes on after the answer (202).
-    Started(serde_json::Value),
-}
-
-/// Runs one sweep now (`POST /v1/sweeps`).
-#[async_trait]
-pub trait SweepRunner: Send + Sync {
-    async fn sweep_now(&self) -> SweepNow;
+/// What the API is built from; each entry point fills it from its wiring.
+pub struct ApiWiring {
+    pub stores: Stores,
+    pub clock: Arc<dyn Clock>,
+    pub deliverer: Arc<dyn Deliverer>,
+    /// How key writes get validated: an in-process task locally, the table's stream on AWS.
+    pub validation: Arc<dyn ValidationTrigger>,
+    /// What `POST /v1/sweeps` runs.
+    pub sweeps: Arc<dyn SweepRunner>,
+    /// SHA-256 (hex) of the admin token.
+    pub admin_token_hash: String,
+    /// `SHIPWATCH_ALLOW_PRIVATE_DESTINATIONS`.
+    pub allow_private_destinations: bool,
 }
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct ApiState {
-    pub stores: Stores,
-    pub keys: KeyService,
-    pub clock: Arc<dyn Clock>,
-    /// SHA-256 (hex) of the admin token.
-    pub admin_token_hash: Arc<str>,
-    pub deliverer: Arc<dyn Deliverer>,
-    pub sweeps: Arc<dyn SweepRunner>,
-    pub allow_private_destinations: bool,
+    teams: TeamService,
+    keys: KeyService,
+    destinations: DestinationService,
+    history: HistoryQuery,
+    apps: AppsQuery,
+    sweeps: Arc<dyn SweepRunner>,
+    admin_token_hash: Arc<str>,
 }
 
 impl ApiState {
-    fn destinations(&self) -> DestinationService {
-        DestinationService::new(
-            self.stores.clone(),
-            self.deliverer.clone(),
-            self.clock.clone(),
-            self.allow_private_destinations,
-        )
+    pub fn new(wiring: ApiWiring) -> Self {
+        let ApiWiring {
+            stores,
+            clock,
+            deliverer,
+            validation,
+            sweeps,
+            admin_token_hash,
+            allow_private_destinations,
+        } = wiring;
+        Self {
+            teams: TeamService::new(stores.teams.clone(), clock.clone()),
+            keys: KeyService::new(stores.clone(), clock.clone(), validation),
+            destinations: DestinationService::new(
+                stores.clone(),
+                deliverer,
+                clock,
+                allow_private_destinations,
+            ),
+            history: HistoryQuery::new(stores.sweeps.clone(), stores.destinations.clone()),
+            apps: AppsQuery::new(stores.keys.clone(), stores.sweeps.clone()),
+            sweeps,
+            admin_token_hash: admin_token_hash.into(),
+        }
     }
 }
 
@@ -137,7 +157,7 @@ fn routes() -> Routes {
         )
         .route("/v1/apps", &[Method::GET], get(history::apps))
         .route("/v1/events", &[Method::GET], get(history::events))
-        .route("/v1/sweeps", &[Method::POST], post(history::sweep_now))
+        .route("/v1/sweeps", &[Method::POST], post(sweeps::sweep_now))
 }
 
 /// Every (method, path template) the router serves.

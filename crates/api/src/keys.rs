@@ -8,13 +8,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::ApiState;
-use super::auth::TeamAuth;
-use super::body::{media_type, parse_json, parse_multipart, read_limited};
-use super::views::KeyView;
+use shipwatch_service::keys::NewKey;
+use shipwatch_service::model::KeyRecordId;
+
+use crate::ApiState;
+use crate::auth::TeamAuth;
+use crate::body::{media_type, parse_json, parse_multipart, read_limited};
 use crate::error::ApiError;
-use crate::keys::NewKey;
-use crate::model::KeyRecordId;
+use crate::views::KeyView;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

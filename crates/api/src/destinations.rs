@@ -5,20 +5,21 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::ApiState;
-use super::auth::TeamAuth;
-use super::body::JsonBody;
-use super::views::{DestinationView, WorkflowView};
-use crate::destinations::{NewDestination, NewWorkflow};
+use shipwatch_service::destinations::{NewDestination, NewWorkflow};
+use shipwatch_service::model::{DestinationId, WorkflowId};
+
+use crate::ApiState;
+use crate::auth::TeamAuth;
+use crate::body::JsonBody;
 use crate::error::ApiError;
-use crate::model::{DestinationId, WorkflowId};
+use crate::views::{DestinationView, WorkflowView};
 
 pub async fn create(
     State(state): State<ApiState>,
     TeamAuth(team): TeamAuth,
     JsonBody(input): JsonBody<NewDestination>,
 ) -> Result<(StatusCode, Json<DestinationView>), ApiError> {
-    let created = state.destinations().create(&team, input).await?;
+    let created = state.destinations.create(&team, input).await?;
     let mut view = DestinationView::from(&created.destination);
     view.signing_secret = created.signing_secret;
     Ok((StatusCode::CREATED, Json(view)))
@@ -28,7 +29,7 @@ pub async fn list(
     State(state): State<ApiState>,
     TeamAuth(team): TeamAuth,
 ) -> Result<Json<Value>, ApiError> {
-    let all = state.destinations().list(&team).await?;
+    let all = state.destinations.list(&team).await?;
     let views: Vec<DestinationView> = all.iter().map(DestinationView::from).collect();
     Ok(Json(json!({ "destinations": views })))
 }
@@ -38,7 +39,7 @@ pub async fn show(
     TeamAuth(team): TeamAuth,
     Path(id): Path<String>,
 ) -> Result<Json<DestinationView>, ApiError> {
-    let destination = state.destinations().get(&team, &DestinationId(id)).await?;
+    let destination = state.destinations.get(&team, &DestinationId(id)).await?;
     Ok(Json(DestinationView::from(&destination)))
 }
 
@@ -47,10 +48,7 @@ pub async fn delete(
     TeamAuth(team): TeamAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .destinations()
-        .delete(&team, &DestinationId(id))
-        .await?;
+    state.destinations.delete(&team, &DestinationId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -60,7 +58,7 @@ pub async fn test(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let outcome = state
-        .destinations()
+        .destinations
         .send_test(&team, &DestinationId(id))
         .await?;
     let delivered = outcome
@@ -81,7 +79,7 @@ pub async fn create_workflow(
     TeamAuth(team): TeamAuth,
     JsonBody(input): JsonBody<NewWorkflow>,
 ) -> Result<(StatusCode, Json<WorkflowView>), ApiError> {
-    let workflow = state.destinations().create_workflow(&team, input).await?;
+    let workflow = state.destinations.create_workflow(&team, input).await?;
     Ok((StatusCode::CREATED, Json(WorkflowView::from(&workflow))))
 }
 
@@ -89,7 +87,7 @@ pub async fn list_workflows(
     State(state): State<ApiState>,
     TeamAuth(team): TeamAuth,
 ) -> Result<Json<Value>, ApiError> {
-    let all = state.destinations().list_workflows(&team).await?;
+    let all = state.destinations.list_workflows(&team).await?;
     let views: Vec<WorkflowView> = all.iter().map(WorkflowView::from).collect();
     Ok(Json(json!({ "workflows": views })))
 }
@@ -100,7 +98,7 @@ pub async fn show_workflow(
     Path(id): Path<String>,
 ) -> Result<Json<WorkflowView>, ApiError> {
     let workflow = state
-        .destinations()
+        .destinations
         .get_workflow(&team, &WorkflowId(id))
         .await?;
     Ok(Json(WorkflowView::from(&workflow)))
@@ -112,7 +110,7 @@ pub async fn delete_workflow(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state
-        .destinations()
+        .destinations
         .delete_workflow(&team, &WorkflowId(id))
         .await?;
     Ok(StatusCode::NO_CONTENT)

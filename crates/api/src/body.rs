@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// Largest request body accepted (contract: 413 over 64 KiB).
+/// Largest request body accepted: larger ones get 413 (docs/openapi.yaml).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Reads the whole body, answering 413 as soon as it grows past [`MAX_BODY_BYTES`].

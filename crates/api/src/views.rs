@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::model::{ApiKeyRecord, Destination, Workflow};
+use shipwatch_service::model::{ApiKeyRecord, Destination, Workflow};
 
 #[derive(Serialize)]
 pub struct KeyView {
@@ -24,7 +24,8 @@ pub struct KeyView {
 
 impl From<&ApiKeyRecord> for KeyView {
     fn from(k: &ApiKeyRecord) -> Self {
-        let crate::model::AccountRef::AppStoreConnect { key_id, issuer_id } = &k.account;
+        let shipwatch_service::model::AccountRef::AppStoreConnect { key_id, issuer_id } =
+            &k.account;
         Self {
             id: k.id.to_string(),
             name: k.name.clone(),

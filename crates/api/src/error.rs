@@ -1,10 +1,16 @@
-//! The HTTP API's error answer: `{"error": {"code": "<snake_case>", "message": "<what to do>"}}`.
+//! The HTTP API's error answer: `{"error": {"code": "<snake_case>", "message": "<what to do>"}}`
+//! (docs/openapi.yaml), and which status and code each service error answers. The message is the
+//! service error's own text.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-
-use crate::ports::StoreError;
+use shipwatch_service::destinations::DestinationError;
+use shipwatch_service::keys::KeyError;
+use shipwatch_service::names::InvalidName;
+use shipwatch_service::ports::StoreError;
+use shipwatch_service::queries::QueryError;
+use shipwatch_service::teams::TeamError;
 
 /// An error as the API answers it. Messages never contain secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,12 +45,12 @@ impl ApiError {
         )
     }
 
-    pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no such {what} in your team"),
-        )
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
     }
 
     pub fn payload_too_large(limit_bytes: usize) -> Self {
@@ -70,8 +76,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Conflict(_) => Self::new(
-                StatusCode::CONFLICT,
+            StoreError::Conflict(_) => Self::conflict(
                 "conflict",
                 "the resource changed while the request ran; try again",
             ),
@@ -87,6 +92,74 @@ impl From<StoreError> for ApiError {
                     "a stored record could not be read; the operator has been told in the logs",
                 )
             }
+        }
+    }
+}
+
+impl From<InvalidName> for ApiError {
+    fn from(err: InvalidName) -> Self {
+        Self::invalid_request(err.to_string())
+    }
+}
+
+impl From<TeamError> for ApiError {
+    fn from(err: TeamError) -> Self {
+        match err {
+            TeamError::InvalidName(invalid) => invalid.into(),
+            TeamError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(err: KeyError) -> Self {
+        let message = err.to_string();
+        match err {
+            KeyError::InvalidPrivateKey(_) => Self::bad_request("invalid_private_key", message),
+            KeyError::InvalidKeyId(_) => Self::bad_request("invalid_key_id", message),
+            KeyError::InvalidIssuerId(_) => Self::bad_request("invalid_issuer_id", message),
+            KeyError::KeyIdMismatch { .. } => Self::bad_request("key_id_mismatch", message),
+            KeyError::InvalidName => Self::invalid_request(message),
+            KeyError::KeyExists { .. } => Self::conflict("key_exists", message),
+            KeyError::NotFound => Self::not_found(message),
+            KeyError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<DestinationError> for ApiError {
+    fn from(err: DestinationError) -> Self {
+        let message = err.to_string();
+        match err {
+            DestinationError::InvalidType => Self::bad_request("invalid_destination_type", message),
+            DestinationError::InvalidName(invalid) => invalid.into(),
+            DestinationError::InvalidUrl(_) => {
+                Self::bad_request("invalid_destination_url", message)
+            }
+            DestinationError::Unencodable => Self::invalid_request(message),
+            DestinationError::UnknownDestination => {
+                Self::bad_request("unknown_destination", message)
+            }
+            DestinationError::InvalidAppIds => Self::bad_request("invalid_app_ids", message),
+            DestinationError::InvalidEventTypes => {
+                Self::bad_request("invalid_event_types", message)
+            }
+            DestinationError::NotFound | DestinationError::WorkflowNotFound => {
+                Self::not_found(message)
+            }
+            DestinationError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(err: QueryError) -> Self {
+        let message = err.to_string();
+        match err {
+            QueryError::InvalidLimit { .. } | QueryError::InvalidCursor => {
+                Self::invalid_request(message)
+            }
+            QueryError::Store(store) => store.into(),
         }
     }
 }

@@ -1,0 +1,33 @@
+//! `POST /v1/teams` (admin): creates a team and shows its token once.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::ApiState;
+use crate::auth::AdminAuth;
+use crate::body::JsonBody;
+use crate::error::ApiError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTeam {
+    pub name: String,
+}
+
+pub async fn create(
+    State(state): State<ApiState>,
+    _admin: AdminAuth,
+    JsonBody(new): JsonBody<NewTeam>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let created = state.teams.create(&new.name).await?;
+    let team = &created.team;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "id": team.id, "name": team.name, "token": created.token, "created_at": team.created_at }),
+        ),
+    ))
+}
