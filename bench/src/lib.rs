@@ -1,4 +1,4 @@
-//! shipwatch measurements (issue 5): sweep throughput and peak memory against a lean fake App Store
+//! shipwatch measurements (figures in docs/performance.md): sweep throughput and peak memory against a lean fake App Store
 //! Connect, App Store Connect requests per key, DynamoDB requests and capacity units per sweep,
 //! Lambda cold start and binary size. Each measurement prints Markdown tables; `./scripts/bench`
 //! runs them all (see `docs/performance.md`).

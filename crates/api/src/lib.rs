@@ -172,6 +172,20 @@ pub fn router(state: ApiState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(
+            // One span per request, so every log line of a request can be followed as a unit.
+            // The path only: queries may carry search text, headers carry tokens.
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |request: &axum::http::Request<axum::body::Body>| {
+                    tracing::info_span!(
+                        "request",
+                        request = %uuid::Uuid::new_v4(),
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                    )
+                },
+            ),
+        )
 }
 
 async fn health() -> &'static str {

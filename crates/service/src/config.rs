@@ -1,4 +1,4 @@
-//! Typed settings, read once from the environment at start-up (contract section 1).
+//! Typed settings, read once from the environment at start-up (the settings table of README.md).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

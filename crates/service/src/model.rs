@@ -339,7 +339,7 @@ pub struct Workflow {
     pub destination_id: DestinationId,
     /// App Store Connect app ids, or `["*"]` for all.
     pub app_ids: Vec<String>,
-    /// Event types from the contract, or `["*"]` for all.
+    /// Event types of `docs/events.md`, or `["*"]` for all.
     pub event_types: Vec<String>,
     pub created_at: DateTime<Utc>,
 }

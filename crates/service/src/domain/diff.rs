@@ -18,7 +18,7 @@ use super::snapshot::{
     AppSnapshot, BuildSnapshot, KeySnapshot, PHASED_RELEASE_INACTIVE, VersionSnapshot,
 };
 
-/// The contract's `app` object.
+/// The `app` object of an event (`docs/events.md`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppRef {
     pub id: String,
@@ -37,7 +37,7 @@ impl AppRef {
     }
 }
 
-/// The contract's `version` object.
+/// The `version` object of an event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionRef {
     pub id: String,
@@ -45,7 +45,7 @@ pub struct VersionRef {
     pub platform: String,
 }
 
-/// The contract's `build` object.
+/// The `build` object of an event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildRef {
     pub id: String,

@@ -1,6 +1,6 @@
 //! The `data` of each event type, typed. Destinations receive it as the CloudEvents `data` and
 //! the history stores it as JSON next to the event's type (docs/data-model.md); the shapes per
-//! type are the contract's.
+//! type are those of `docs/events.md`.
 //!
 //! The JSON carries no tag: which variant applies follows from the stored `event_type`
 //! ([`EventData::from_stored`]). It is written through a `serde_json::Value`, exactly as the
@@ -41,7 +41,7 @@ pub struct AppVersionStateChanged {
     /// `None` (null) when the version is new.
     pub old_state: Option<String>,
     pub new_state: String,
-    /// Outer `None`: the field is absent, which the contract allows (shipwatch always writes it).
+    /// Outer `None`: the field is absent, which `docs/events.md` allows (shipwatch always writes it).
     /// Inner `None`: written as null, the time is unknown (a new version, or a state that was
     /// already there when shipwatch first looked).
     #[serde(

@@ -1,4 +1,4 @@
-//! Turning observed changes into the contract's events: CloudEvents `type` strings, typed `data`
+//! Turning observed changes into the events of `docs/events.md`: CloudEvents `type` strings, typed `data`
 //! ([`super::event_data`]) and a one-line summary for people.
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -21,7 +21,7 @@ pub const ACCOUNT_ACTION_REQUIRED: &str = "shipwatch.account.action_required";
 pub const KEY_STATUS_CHANGED: &str = "shipwatch.key.status_changed";
 pub const TEST: &str = "shipwatch.test";
 
-/// Every event type of the contract, in its order.
+/// Every event type of `docs/events.md`, in its order.
 pub const EVENT_TYPES: [&str; 7] = [
     APP_VERSION_STATE_CHANGED,
     BUILD_PROCESSING_STATE_CHANGED,

@@ -6,7 +6,7 @@ use crate::model::{DestinationId, EventRecord, Workflow};
 /// The wildcard of `Workflow::app_ids` and `Workflow::event_types`.
 pub const ALL: &str = "*";
 
-/// `true` for the contract's event types (section 3). Workflows accept these or `"*"`.
+/// `true` for the event types of `docs/events.md`. Workflows accept these or `"*"`.
 pub fn is_known_event_type(event_type: &str) -> bool {
     EVENT_TYPES.contains(&event_type)
 }
