@@ -13,7 +13,7 @@ use shipwatch_service::fanout::{FanoutConfig, FanoutSweep, ShardQueue};
 use shipwatch_service::keys::KeyValidator;
 use shipwatch_service::model::SecretName;
 use shipwatch_service::ports::{Deliverer, StoreError, Stores};
-use shipwatch_service::sweep::{SweepConfig, SweepService};
+use shipwatch_service::sweep::{SweepConfig, SweepService, key_deadline_for};
 use shipwatch_shared::asc::{AscClient, AscConfig, AscError};
 use shipwatch_shared::clock::{Clock, SystemClock};
 
@@ -121,6 +121,7 @@ impl Services {
             SweepConfig {
                 max_concurrent_keys: settings.sweep_concurrency,
                 budget: settings.asc_budget,
+                key_deadline: key_deadline_for(settings.sweep_interval),
                 ..SweepConfig::default()
             },
         )

@@ -35,7 +35,8 @@ use credentials::CredentialCache;
 pub struct SweepConfig {
     /// Keys read from their store at the same time.
     pub max_concurrent_keys: usize,
-    /// Longest one key's reads may take before the key is skipped this time.
+    /// Longest one key's reads may take, retries included, before the key is skipped this time.
+    /// Well inside the sweep interval, so one hanging key never stretches a sweep past the next.
     pub key_deadline: Duration,
     /// Wait after a 429 that did not say how long (`Retry-After`).
     pub rate_limit_pause: Duration,
@@ -55,7 +56,7 @@ impl Default for SweepConfig {
     fn default() -> Self {
         Self {
             max_concurrent_keys: 8,
-            key_deadline: Duration::from_secs(120),
+            key_deadline: key_deadline_for(DEFAULT_SWEEP_INTERVAL),
             rate_limit_pause: Duration::from_secs(60),
             swept_at_refresh: TimeDelta::minutes(10),
             budget: BudgetPolicy::default(),
@@ -122,6 +123,16 @@ pub(crate) struct Inner {
     /// Keys their store rate-limited, with when they may be read again (per process).
     pub(crate) rate_limited_until: Mutex<HashMap<KeyRecordId, DateTime<Utc>>>,
     pub(crate) credentials: CredentialCache,
+}
+
+/// The sweep interval of a deployment that sets none (`SWEEP_INTERVAL_SECONDS`).
+const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A key's deadline for a sweep every `interval`: at most 40 % of it (and 25 s), at least 5 s.
+pub fn key_deadline_for(interval: Duration) -> Duration {
+    interval
+        .mul_f64(0.4)
+        .clamp(Duration::from_secs(5), Duration::from_secs(25))
 }
 
 /// Key records read at the same time when a shard names its keys.
@@ -286,4 +297,26 @@ pub fn report_json(report: &impl Serialize) -> serde_json::Value {
 /// Keys the sweep reads: working ones, and blocked ones (to notice the block was lifted).
 fn is_swept(key: &ApiKeyRecord) -> bool {
     matches!(key.status, KeyStatus::Valid | KeyStatus::ActionRequired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keys_deadline_stays_well_inside_the_sweep_interval() {
+        assert!(SweepConfig::default().key_deadline <= DEFAULT_SWEEP_INTERVAL / 2);
+        assert_eq!(
+            key_deadline_for(Duration::from_secs(60)),
+            Duration::from_secs(24)
+        );
+        assert_eq!(
+            key_deadline_for(Duration::from_secs(600)),
+            Duration::from_secs(25)
+        );
+        assert_eq!(
+            key_deadline_for(Duration::from_secs(5)),
+            Duration::from_secs(5)
+        );
+    }
 }
