@@ -5,8 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use shipwatch_service::model::{ApiKeyRecord, KeyRecordId, SecretName, SecretValue, TeamId};
-use shipwatch_service::ports::{KeyStore, SecretStore, StoreError, StoreResult, Stores};
+use shipwatch_service::model::{
+    ApiKeyRecord, Destination, DestinationId, KeyRecordId, SecretName, SecretValue, TeamId,
+};
+use shipwatch_service::ports::{
+    DestinationStore, KeyStore, SecretStore, StoreError, StoreResult, Stores,
+};
 
 /// Switches that make the wrapped stores fail.
 #[derive(Default)]
@@ -15,6 +19,7 @@ pub struct Faults {
     pub secret_delete: AtomicBool,
     pub key_insert: AtomicBool,
     pub key_delete: AtomicBool,
+    pub destination_delete: AtomicBool,
 }
 
 impl Faults {
@@ -83,7 +88,33 @@ impl KeyStore for FaultyKeys {
     }
 }
 
-/// `stores` with its key and secret stores wrapped; the other stores are untouched.
+struct FaultyDestinations {
+    inner: Arc<dyn DestinationStore>,
+    faults: Arc<Faults>,
+}
+
+#[async_trait]
+impl DestinationStore for FaultyDestinations {
+    async fn insert_destination(&self, destination: &Destination) -> StoreResult<()> {
+        self.inner.insert_destination(destination).await
+    }
+    async fn get_destination(
+        &self,
+        team: &TeamId,
+        id: &DestinationId,
+    ) -> StoreResult<Option<Destination>> {
+        self.inner.get_destination(team, id).await
+    }
+    async fn list_destinations(&self, team: &TeamId) -> StoreResult<Vec<Destination>> {
+        self.inner.list_destinations(team).await
+    }
+    async fn delete_destination(&self, team: &TeamId, id: &DestinationId) -> StoreResult<bool> {
+        fail_if(&self.faults.destination_delete, "delete_destination")?;
+        self.inner.delete_destination(team, id).await
+    }
+}
+
+/// `stores` with its key, secret and destination stores wrapped; the other stores are untouched.
 pub fn with_faults(stores: Stores) -> (Stores, Arc<Faults>) {
     let faults = Arc::new(Faults::default());
     let wrapped = Stores {
@@ -93,6 +124,10 @@ pub fn with_faults(stores: Stores) -> (Stores, Arc<Faults>) {
         }),
         secrets: Arc::new(FaultySecrets {
             inner: stores.secrets.clone(),
+            faults: faults.clone(),
+        }),
+        destinations: Arc::new(FaultyDestinations {
+            inner: stores.destinations.clone(),
             faults: faults.clone(),
         }),
         ..stores

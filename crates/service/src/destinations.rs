@@ -184,6 +184,9 @@ impl DestinationService {
 
     /// Deletes the destination, the workflows that send to it, and its secret.
     pub async fn delete(&self, team: &Team, id: &DestinationId) -> Result<(), DestinationError> {
+        // Workflows first (nothing new is routed to it), then the secret, the record last: a
+        // failure half-way leaves the record, so a retry finishes the job and no secret is ever
+        // left without its record.
         let destination = self.get(team, id).await?;
         for workflow in self.stores.workflows.list_workflows(&team.id).await? {
             if workflow.destination_id == destination.id {
@@ -194,12 +197,12 @@ impl DestinationService {
             }
         }
         self.stores
-            .destinations
-            .delete_destination(&team.id, id)
-            .await?;
-        self.stores
             .secrets
             .delete_secret(&SecretName::for_destination(&team.id, id))
+            .await?;
+        self.stores
+            .destinations
+            .delete_destination(&team.id, id)
             .await?;
         Ok(())
     }
