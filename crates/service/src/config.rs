@@ -30,6 +30,9 @@ pub enum ConfigError {
     },
 }
 
+/// Shortest `SHIPWATCH_ADMIN_TOKEN` accepted: the admin token guards team creation and sweeps.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
 /// Every setting a shipwatch process reads. The admin token is kept only as a hash.
 #[derive(Clone)]
 pub struct Settings {
@@ -106,8 +109,18 @@ impl Settings {
         };
         let data_dir =
             PathBuf::from(get("SHIPWATCH_DATA_DIR").unwrap_or_else(|| "./.shipwatch".into()));
-        let admin_token_hash =
-            get("SHIPWATCH_ADMIN_TOKEN").map(|t| crate::auth::hash_token(t.trim()));
+        let admin_token_hash = match get("SHIPWATCH_ADMIN_TOKEN") {
+            Some(token) if token.trim().chars().count() < MIN_ADMIN_TOKEN_CHARS => {
+                return Err(ConfigError::Invalid {
+                    name: "SHIPWATCH_ADMIN_TOKEN",
+                    reason: format!(
+                        "use at least {MIN_ADMIN_TOKEN_CHARS} characters (e.g. `openssl rand -hex 24`), or leave it unset to have one generated"
+                    ),
+                });
+            }
+            Some(token) => Some(crate::auth::hash_token(token.trim())),
+            None => None,
+        };
         let admin_token_secret_id = get("ADMIN_TOKEN_SECRET_ID");
         let store = match get("SHIPWATCH_STORE").as_deref().map(str::trim) {
             None | Some("embedded") => StoreKind::Embedded,
@@ -324,6 +337,17 @@ mod tests {
 
     #[test]
     fn admin_token_is_kept_only_as_a_hash() {
+        for short in ["a", "fifteen-chars-x"] {
+            let err = settings(&[("SHIPWATCH_ADMIN_TOKEN", short)])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("at least 16 characters"), "{short:?}: {err}");
+            assert!(
+                short.len() < 2 || !err.contains(short),
+                "the message does not echo the token"
+            );
+        }
         let s = settings(&[("SHIPWATCH_ADMIN_TOKEN", "super-secret-admin")]).unwrap();
         assert_eq!(
             s.admin_token_hash,

@@ -14,13 +14,23 @@ pub struct InvalidName {
 /// "destination", ...) goes into the error message.
 pub fn checked_name(raw: &str, what: &'static str) -> Result<String, InvalidName> {
     let name = raw.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
+    if name.is_empty() || !is_printable(name, MAX_NAME_CHARS) {
         return Err(InvalidName { what });
     }
     Ok(name.to_owned())
+}
+
+/// At most `max_chars` characters, none of them a control character or a bidirectional
+/// formatting character (which can make `abc\u{202e}gpj.exe` show as "abcexe.jpg").
+pub fn is_printable(text: &str, max_chars: usize) -> bool {
+    text.chars().count() <= max_chars && !text.chars().any(|c| c.is_control() || is_bidi_control(c))
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 #[cfg(test)]
@@ -34,7 +44,15 @@ mod tests {
             checked_name(&"x".repeat(MAX_NAME_CHARS), "team").map(|n| n.len()),
             Ok(MAX_NAME_CHARS)
         );
-        for bad in ["", "   ", "tab\there", &"x".repeat(MAX_NAME_CHARS + 1)] {
+        for bad in [
+            "",
+            "   ",
+            "tab\there",
+            &"x".repeat(MAX_NAME_CHARS + 1),
+            "abc\u{202e}gpj.exe",
+            "\u{2067}isolate",
+            "mark\u{200f}",
+        ] {
             assert_eq!(
                 checked_name(bad, "workflow"),
                 Err(InvalidName { what: "workflow" }),

@@ -254,7 +254,7 @@ fn check_new_key(new: NewKey) -> Result<CheckedKey, KeyError> {
         .map_err(|e| KeyError::InvalidPrivateKey(e.to_string()))?;
     let name = match new.name.as_deref().map(str::trim) {
         Some(name) if !name.is_empty() => {
-            if name.chars().count() > MAX_KEY_NAME_CHARS || name.chars().any(char::is_control) {
+            if !crate::names::is_printable(name, MAX_KEY_NAME_CHARS) {
                 return Err(KeyError::InvalidName);
             }
             name.to_owned()
