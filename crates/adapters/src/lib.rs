@@ -6,6 +6,7 @@ pub mod app_store_connect;
 pub mod aws;
 pub mod delivery;
 pub mod embedded;
+pub mod log_lines;
 pub mod queue;
 mod store_support;
 pub mod wiring;

@@ -63,7 +63,11 @@ pub fn init_tracing(format: LogFormat) {
             .with_span_list(true)
             .without_time()
             .try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+        // JSON escapes control characters itself; text lines go through the escaping writer.
+        LogFormat::Text => builder
+            .with_ansi(false)
+            .with_writer(crate::log_lines::EscapedStderr)
+            .try_init(),
     };
 }
 
