@@ -75,6 +75,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A query string decoded into `T`; a malformed one (a parameter given twice, a value that does
+/// not fit) is a 400 `invalid_request` in the API's error JSON, not axum's plain-text rejection.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query).map(Self).map_err(|e| {
+            // serde_urlencoded names the parameter (e.g. "duplicate field `type`"), not values.
+            ApiError::invalid_request(format!("the query string is not valid here: {e}"))
+        })
+    }
+}
+
 /// One part of a multipart form.
 pub struct FormPart {
     pub name: String,

@@ -156,9 +156,9 @@ impl From<QueryError> for ApiError {
     fn from(err: QueryError) -> Self {
         let message = err.to_string();
         match err {
-            QueryError::InvalidLimit { .. } | QueryError::InvalidCursor => {
-                Self::invalid_request(message)
-            }
+            QueryError::InvalidLimit { .. }
+            | QueryError::InvalidCursor
+            | QueryError::UnknownEventType => Self::invalid_request(message),
             QueryError::Store(store) => store.into(),
         }
     }

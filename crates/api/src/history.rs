@@ -1,7 +1,7 @@
 //! `GET /v1/events` (the history) and `GET /v1/apps` (what the team's keys see).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shipwatch_service::domain::render::cloud_event;
@@ -11,6 +11,7 @@ use shipwatch_service::queries::{
 
 use crate::ApiState;
 use crate::auth::TeamAuth;
+use crate::body::QueryParams;
 use crate::error::ApiError;
 
 #[derive(Deserialize)]
@@ -44,7 +45,7 @@ impl EventsParams {
 pub async fn events(
     State(state): State<ApiState>,
     TeamAuth(team): TeamAuth,
-    Query(params): Query<EventsParams>,
+    QueryParams(params): QueryParams<EventsParams>,
 ) -> Result<Json<Value>, ApiError> {
     let page = state.history.page(&team, params.into_filter()?).await?;
     let events: Vec<Value> = page.events.iter().map(event_view).collect();

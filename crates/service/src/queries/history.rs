@@ -71,9 +71,16 @@ impl HistoryQuery {
                 });
             }
         };
+        let event_type = non_blank(filter.event_type);
+        if event_type
+            .as_deref()
+            .is_some_and(|wanted| !crate::domain::routing::is_known_event_type(wanted))
+        {
+            return Err(QueryError::UnknownEventType);
+        }
         let query = EventQuery {
             app_id: non_blank(filter.app_id),
-            event_type: non_blank(filter.event_type),
+            event_type,
             text: non_blank(filter.text),
             limit,
             cursor: non_blank(filter.cursor),

@@ -17,6 +17,10 @@ pub enum QueryError {
     InvalidLimit { max: u32 },
     #[error("cursor is not one this API returned; start again without it")]
     InvalidCursor,
+    #[error(
+        "type must be one of the event types of docs/events.md, such as shipwatch.app_version.state_changed"
+    )]
+    UnknownEventType,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
