@@ -1,5 +1,9 @@
 //! Captures every log line of the test process (at `debug`), so tests can prove that no secret is
 //! ever logged.
+//!
+//! Every area of the integration-test binary (`tests/it`) shares this one capture, so it holds
+//! other tests' lines too: look for this test's own secrets (random per test, or strings no other
+//! area uses), never for "nothing logged".
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};

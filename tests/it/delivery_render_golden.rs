@@ -1,6 +1,6 @@
 //! Golden tests: every contract event type rendered for each destination kind (CloudEvents,
 //! Slack, Discord, Teams), compared as JSON with the files in `tests/golden/`.
-//! `UPDATE_GOLDEN=1 cargo test -p shipwatch-tests --test delivery_render_golden` rewrites them.
+//! `UPDATE_GOLDEN=1 cargo test -p shipwatch-tests --test it delivery_render_golden::` rewrites them.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

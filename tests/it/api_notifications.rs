@@ -24,7 +24,17 @@ use shipwatch_tests::standard_webhooks;
 use shipwatch_tests::test_keys::TestKey;
 
 shipwatch_tests::on_both_stores!(
+    workflows_are_listed_and_shown_as_created,
+    sweeps_are_for_the_admin_and_the_first_is_a_silent_baseline,
     sweeps_notify_every_destination_as_the_workflows_route,
+    sweeps_send_nothing_without_news_and_only_what_changed_later,
+    the_history_lists_every_event_newest_first_with_its_deliveries,
+    the_history_filters_by_app_type_and_text,
+    the_history_pages_without_duplicates_or_gaps,
+    apps_show_their_versions_and_builds_as_last_seen,
+    test_messages_report_whether_they_arrived_and_are_in_the_history,
+    destinations_never_show_their_url_or_signing_secret_again,
+    deleting_a_destination_removes_its_workflow_and_its_secret,
     invalid_destinations_and_workflows_are_refused_with_their_code,
     private_destinations_are_refused_without_the_development_flag,
     teams_see_only_their_own_destinations_workflows_events_and_apps,
@@ -472,11 +482,112 @@ fn assert_no_destination_secret(targets: &[Target], text: &str, what: &str) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// One team routing to four destinations, driven stage by stage. Each test below starts at the
+// stage it checks and replays the stages before it (whose own tests assert them), so a failure in
+// one stage hides nothing about the others.
 
-async fn sweeps_notify_every_destination_as_the_workflows_route(backend: Backend) {
-    let setup = Setup::new(backend).await;
-    let targets = create_targets(&setup.app, &setup.team).await;
-    let workflows = create_workflows(&setup, &targets).await;
+/// A [`Setup`] with the four destinations of [`create_targets`] and the workflows of
+/// [`create_workflows`].
+struct Routed {
+    setup: Setup,
+    targets: [Target; 4],
+    workflows: [String; 4],
+}
+
+impl Routed {
+    async fn new(backend: Backend) -> Self {
+        let setup = Setup::new(backend).await;
+        let targets = create_targets(&setup.app, &setup.team).await;
+        let workflows = create_workflows(&setup, &targets).await;
+        Self {
+            setup,
+            targets,
+            workflows,
+        }
+    }
+
+    /// Through the sweep after [`Setup::first_changes`]: five events, delivered as routed.
+    async fn notified(backend: Backend) -> Self {
+        let routed = Self::new(backend).await;
+        let report = routed.notify_first_changes().await;
+        assert_eq!(report["events"], 5, "{report}");
+        routed
+    }
+
+    /// Through the later transition: six events in the history.
+    async fn with_history(backend: Backend) -> Self {
+        let routed = Self::notified(backend).await;
+        let quiet = routed.setup.sweep().await;
+        assert_eq!(quiet["events"], 0, "{quiet}");
+        let later = routed.later_transition().await;
+        assert_eq!(later["events"], 1, "{later}");
+        routed
+    }
+
+    /// Through the two test messages of [`Routed::send_test_messages`].
+    async fn with_test_messages(backend: Backend) -> Self {
+        let routed = Self::with_history(backend).await;
+        routed.send_test_messages().await;
+        routed
+    }
+
+    /// The webhook's signing secret.
+    fn secret(&self) -> &str {
+        self.targets[0].signing_secret.as_deref().expect("secret")
+    }
+
+    /// How many requests each receiver got: webhook, slack, discord, teams.
+    fn counts(&self) -> Vec<usize> {
+        self.targets
+            .iter()
+            .map(|t| t.receiver.requests().len())
+            .collect()
+    }
+
+    /// The silent baseline sweep, then [`Setup::first_changes`] and the report of their sweep.
+    async fn notify_first_changes(&self) -> Value {
+        let baseline = self.setup.sweep().await;
+        assert_eq!(baseline["events"], 0, "{baseline}");
+        self.setup.first_changes();
+        self.setup.sweep().await
+    }
+
+    /// A later transition of Hello's version, so the history has an order to show; the report.
+    async fn later_transition(&self) -> Value {
+        self.setup
+            .asc
+            .set_version_state("vA1", "PENDING_DEVELOPER_RELEASE");
+        self.setup.sweep().await
+    }
+
+    /// `POST /v1/destinations/{id}/test` for the target at `index`; the outcome.
+    async fn test_message(&self, index: usize) -> Value {
+        let (status, outcome) = self
+            .setup
+            .app
+            .post_json(
+                &self.setup.team.token,
+                &format!("/v1/destinations/{}/test", self.targets[index].id),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{outcome}");
+        outcome
+    }
+
+    /// Test messages: one to the webhook that arrives, one that Slack's receiver refuses with
+    /// 503; their outcomes.
+    async fn send_test_messages(&self) -> (Value, Value) {
+        let outcome = self.test_message(0).await;
+        self.targets[1].receiver.fail_next(1, 503);
+        let refused = self.test_message(1).await;
+        (outcome, refused)
+    }
+}
+
+async fn workflows_are_listed_and_shown_as_created(backend: Backend) {
+    let routed = Routed::new(backend).await;
+    let (setup, workflows) = (&routed.setup, &routed.workflows);
     let (status, listed) = setup.app.get(&setup.team.token, "/v1/workflows").await;
     assert_eq!(status, 200);
     assert_eq!(listed["workflows"].as_array().map(Vec::len), Some(4));
@@ -490,6 +601,11 @@ async fn sweeps_notify_every_destination_as_the_workflows_route(backend: Backend
     assert_eq!(status, 200);
     assert_eq!(shown["app_ids"], json!([WORLD]));
     assert_eq!(shown["event_types"], json!([VERSION_CHANGED]));
+}
+
+async fn sweeps_are_for_the_admin_and_the_first_is_a_silent_baseline(backend: Backend) {
+    let routed = Routed::new(backend).await;
+    let (setup, targets) = (&routed.setup, &routed.targets);
 
     // Sweeping is for the admin only.
     let forbidden = setup
@@ -511,9 +627,12 @@ async fn sweeps_notify_every_destination_as_the_workflows_route(backend: Backend
         assert_eq!(baseline[field], expected, "baseline {field}: {baseline}");
     }
     assert!(targets.iter().all(|t| t.receiver.requests().is_empty()));
+}
 
-    setup.first_changes();
-    let report = setup.sweep().await;
+async fn sweeps_notify_every_destination_as_the_workflows_route(backend: Backend) {
+    let routed = Routed::new(backend).await;
+    let targets = &routed.targets;
+    let report = routed.notify_first_changes().await;
     println!("{backend:?} sweep after five transitions: {report}");
     for (field, expected) in [
         ("keys", 1),
@@ -524,14 +643,14 @@ async fn sweeps_notify_every_destination_as_the_workflows_route(backend: Backend
     ] {
         assert_eq!(report[field], expected, "{field}: {report}");
     }
-    let counts: Vec<usize> = targets
-        .iter()
-        .map(|t| t.receiver.requests().len())
-        .collect();
-    assert_eq!(counts, [5, 3, 2, 1], "webhook, slack, discord, teams");
+    assert_eq!(
+        routed.counts(),
+        [5, 3, 2, 1],
+        "webhook, slack, discord, teams"
+    );
 
     // The webhook: CloudEvents, signed, one per transition.
-    let secret = targets[0].signing_secret.as_deref().expect("secret");
+    let secret = routed.secret();
     let webhooks: Vec<Value> = targets[0]
         .receiver
         .requests()
@@ -607,6 +726,11 @@ async fn sweeps_notify_every_destination_as_the_workflows_route(backend: Backend
             .iter()
             .all(|r| r.body_text().contains("Hello") && !r.body_text().contains("World"))
     );
+}
+
+async fn sweeps_send_nothing_without_news_and_only_what_changed_later(backend: Backend) {
+    let routed = Routed::notified(backend).await;
+    let setup = &routed.setup;
 
     // Nothing new: silent, nothing sent.
     let quiet = setup.sweep().await;
@@ -614,17 +738,10 @@ async fn sweeps_notify_every_destination_as_the_workflows_route(backend: Backend
         (quiet["events"].clone(), quiet["deliveries"].clone()),
         (json!(0), json!(0))
     );
-    let counts: Vec<usize> = targets
-        .iter()
-        .map(|t| t.receiver.requests().len())
-        .collect();
-    assert_eq!(counts, [5, 3, 2, 1]);
+    assert_eq!(routed.counts(), [5, 3, 2, 1]);
 
-    // A later transition, so the history has an order to show.
-    setup
-        .asc
-        .set_version_state("vA1", "PENDING_DEVELOPER_RELEASE");
-    let later = setup.sweep().await;
+    // A later transition: one event, to the webhook and Slack (Hello's).
+    let later = routed.later_transition().await;
     assert_eq!(
         (later["events"].clone(), later["deliveries"].clone()),
         (json!(1), json!(2))
@@ -633,9 +750,14 @@ async fn sweeps_notify_every_destination_as_the_workflows_route(backend: Backend
         later["asc_requests"], 3,
         "a phased release may follow: one more read"
     );
+}
+
+async fn the_history_lists_every_event_newest_first_with_its_deliveries(backend: Backend) {
+    let routed = Routed::with_history(backend).await;
+    let (setup, targets) = (&routed.setup, &routed.targets);
 
     // The history: newest first, each event with its deliveries.
-    let history = events(&setup, "").await;
+    let history = events(setup, "").await;
     assert_eq!(history.len(), 6);
     assert_eq!(history[0]["type"], VERSION_CHANGED);
     assert_eq!(history[0]["data"]["new_state"], "PENDING_DEVELOPER_RELEASE");
@@ -673,6 +795,7 @@ async fn sweeps_notify_every_destination_as_the_workflows_route(backend: Backend
         );
         assert_eq!(reached, routed_to(event_type, app_id), "routing of {event}");
     }
+    let secret = routed.secret();
     let mut delivered_ids: Vec<String> = targets[0]
         .receiver
         .requests()
@@ -691,37 +814,49 @@ async fn sweeps_notify_every_destination_as_the_workflows_route(backend: Backend
         delivered_ids, history_ids,
         "the webhook got every event once"
     );
+}
 
-    // Filters.
-    let by_app = events(&setup, &format!("?app_id={HELLO}")).await;
+async fn the_history_filters_by_app_type_and_text(backend: Backend) {
+    let routed = Routed::with_history(backend).await;
+    let setup = &routed.setup;
+    let by_app = events(setup, &format!("?app_id={HELLO}")).await;
     assert_eq!(by_app.len(), 4);
     assert!(by_app.iter().all(|e| e["subject"] == HELLO));
-    let by_type = events(&setup, &format!("?type={PROCESSING_CHANGED}")).await;
+    let by_type = events(setup, &format!("?type={PROCESSING_CHANGED}")).await;
     assert_eq!(by_type.len(), 2);
     assert!(by_type.iter().all(|e| e["type"] == PROCESSING_CHANGED));
-    let by_text = events(&setup, "?q=World").await;
+    let by_text = events(setup, "?q=World").await;
     assert_eq!(by_text.len(), 2);
     assert!(by_text.iter().all(|e| e["subject"] == WORLD));
     assert_eq!(
-        ids(&events(&setup, "?q=com.example.world").await),
+        ids(&events(setup, "?q=com.example.world").await),
         ids(&by_text),
         "the bundle id is searched too"
     );
-    assert_eq!(ids(&all_pages(&setup, "&q=world", 1).await), ids(&by_text));
-    let by_text_any_case = events(&setup, "?q=hELLo").await;
+    assert_eq!(ids(&all_pages(setup, "&q=world", 1).await), ids(&by_text));
+    let by_text_any_case = events(setup, "?q=hELLo").await;
     assert_eq!(ids(&by_text_any_case), ids(&by_app));
-    let combined = events(&setup, &format!("?app_id={WORLD}&type={VERSION_CHANGED}")).await;
+    let combined = events(setup, &format!("?app_id={WORLD}&type={VERSION_CHANGED}")).await;
     assert_eq!(combined.len(), 1);
     assert_eq!(combined[0]["data"]["version"]["id"], "vB1");
-    assert!(events(&setup, "?q=no-such-text-anywhere").await.is_empty());
+    assert!(events(setup, "?q=no-such-text-anywhere").await.is_empty());
+}
 
-    // Pagination: the same events in the same order, no duplicates, no gaps.
+async fn the_history_pages_without_duplicates_or_gaps(backend: Backend) {
+    let routed = Routed::with_history(backend).await;
+    let setup = &routed.setup;
+    let history = events(setup, "").await;
+    assert_eq!(history.len(), 6);
+    let by_app = events(setup, &format!("?app_id={HELLO}")).await;
+    assert_eq!(by_app.len(), 4);
+
+    // The same events in the same order, no duplicates, no gaps.
     for limit in [1, 2, 4] {
-        let paged = all_pages(&setup, "", limit).await;
+        let paged = all_pages(setup, "", limit).await;
         assert_eq!(ids(&paged), ids(&history), "limit {limit}");
     }
     assert_eq!(
-        ids(&all_pages(&setup, &format!("&app_id={HELLO}"), 3).await),
+        ids(&all_pages(setup, &format!("&app_id={HELLO}"), 3).await),
         ids(&by_app)
     );
     let bad_limit = setup.app.get(&setup.team.token, "/v1/events?limit=0").await;
@@ -731,8 +866,11 @@ async fn sweeps_notify_every_destination_as_the_workflows_route(backend: Backend
         .get(&setup.team.token, "/v1/events?cursor=garbage")
         .await;
     assert_eq!(bad_cursor.0, 400, "{}", bad_cursor.1);
+}
 
-    // The apps, with their versions and builds as last seen.
+async fn apps_show_their_versions_and_builds_as_last_seen(backend: Backend) {
+    let routed = Routed::with_history(backend).await;
+    let setup = &routed.setup;
     let (status, apps) = setup.app.get(&setup.team.token, "/v1/apps").await;
     assert_eq!(status, 200, "{apps}");
     let apps = apps["apps"].as_array().expect("apps").clone();
@@ -783,22 +921,19 @@ async fn sweeps_notify_every_destination_as_the_workflows_route(backend: Backend
     assert_eq!(world["versions"][0]["state"], "WAITING_FOR_REVIEW");
     assert_eq!(world["versions"][0]["platform"], "MAC_OS");
     assert_eq!(world["builds"][0]["processing_state"], "VALID");
+}
 
-    // Test messages: one that arrives, one that the receiver refuses.
-    let (status, outcome) = setup
-        .app
-        .post_json(
-            &setup.team.token,
-            &format!("/v1/destinations/{}/test", targets[0].id),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{outcome}");
+async fn test_messages_report_whether_they_arrived_and_are_in_the_history(backend: Backend) {
+    let routed = Routed::with_history(backend).await;
+    let (setup, targets) = (&routed.setup, &routed.targets);
+
+    // One that arrives, one that the receiver refuses.
+    let (outcome, refused) = routed.send_test_messages().await;
     assert_eq!(outcome["delivered"], true);
     assert_eq!(outcome["status_code"], 200);
     let requests = targets[0].receiver.requests();
     assert_eq!(requests.len(), 7);
-    let test_event = verified_cloud_event(secret, &requests[6]);
+    let test_event = verified_cloud_event(routed.secret(), &requests[6]);
     assert_eq!(test_event["type"], TEST_EVENT);
     assert_eq!(test_event["id"], outcome["event_id"]);
     assert!(test_event.get("subject").is_none(), "no app: no subject");
@@ -808,34 +943,27 @@ async fn sweeps_notify_every_destination_as_the_workflows_route(backend: Backend
             .is_some_and(|m| !m.is_empty())
     );
 
-    targets[1].receiver.fail_next(1, 503);
-    let (status, refused) = setup
-        .app
-        .post_json(
-            &setup.team.token,
-            &format!("/v1/destinations/{}/test", targets[1].id),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{refused}");
     assert_eq!(refused["delivered"], false);
     assert_eq!(refused["status_code"], 503);
     // Hello's four transitions, then the test.
     assert_eq!(targets[1].receiver.requests().len(), 5);
     assert_chat_message(&targets[1], &targets[1].receiver.requests()[4]);
-    let tests = events(&setup, &format!("?type={TEST_EVENT}")).await;
+    let tests = events(setup, &format!("?type={TEST_EVENT}")).await;
     assert_eq!(tests.len(), 2);
     assert_eq!(tests[0]["id"], refused["event_id"], "newest first");
     assert_eq!(tests[0]["deliveries"][0]["outcome"], "failed");
     assert_eq!(tests[0]["deliveries"][0]["attempts"][0]["status_code"], 503);
     assert_eq!(tests[1]["deliveries"][0]["outcome"], "delivered");
+}
 
-    // Destinations never show their URL again, nor the signing secret.
+async fn destinations_never_show_their_url_or_signing_secret_again(backend: Backend) {
+    let routed = Routed::with_test_messages(backend).await;
+    let (setup, targets) = (&routed.setup, &routed.targets);
     let (status, list) = setup.app.get(&setup.team.token, "/v1/destinations").await;
     assert_eq!(status, 200);
     let listed = list["destinations"].as_array().expect("destinations");
     assert_eq!(listed.len(), 4);
-    for target in &targets {
+    for target in targets {
         let (status, shown) = setup
             .app
             .get(
@@ -850,16 +978,22 @@ async fn sweeps_notify_every_destination_as_the_workflows_route(backend: Backend
             shown.get("signing_secret").is_none() && shown.get("url").is_none(),
             "{shown}"
         );
-        assert_no_destination_secret(&targets, &shown.to_string(), "GET destination");
+        assert_no_destination_secret(targets, &shown.to_string(), "GET destination");
     }
     assert!(
         listed
             .iter()
             .all(|d| d.get("signing_secret").is_none() && d.get("url").is_none())
     );
-    assert_no_destination_secret(&targets, &list.to_string(), "the destination list");
+    assert_no_destination_secret(targets, &list.to_string(), "the destination list");
     let (_, all_events) = setup.app.get(&setup.team.token, "/v1/events").await;
-    assert_no_destination_secret(&targets, &all_events.to_string(), "the history");
+    assert_no_destination_secret(targets, &all_events.to_string(), "the history");
+    assert_no_destination_secret(targets, &shipwatch_tests::logs::captured(), "the logs");
+}
+
+async fn deleting_a_destination_removes_its_workflow_and_its_secret(backend: Backend) {
+    let routed = Routed::with_test_messages(backend).await;
+    let (setup, targets, workflows) = (&routed.setup, &routed.targets, &routed.workflows);
 
     // Deleting a destination removes its workflow and its secret; it gets nothing more.
     let slack = &targets[1];
@@ -927,7 +1061,7 @@ async fn sweeps_notify_every_destination_as_the_workflows_route(backend: Backend
     assert_eq!(slack.receiver.requests().len(), 5);
     assert_eq!(targets[0].receiver.requests().len(), 8);
 
-    assert_no_destination_secret(&targets, &shipwatch_tests::logs::captured(), "the logs");
+    assert_no_destination_secret(targets, &shipwatch_tests::logs::captured(), "the logs");
 }
 
 async fn invalid_destinations_and_workflows_are_refused_with_their_code(backend: Backend) {
