@@ -49,6 +49,8 @@ shipwatch_tests::on_both_stores!(
     rate_limit_skips_the_key_without_events_until_it_resets,
     server_errors_are_retried_briefly_then_the_key_is_skipped,
     phased_release_is_followed_while_in_flight,
+    a_phased_release_running_at_the_first_sweep_is_followed,
+    an_empty_answer_that_passes_announces_nothing,
     requests_per_key_stay_flat_as_apps_grow,
 );
 
@@ -73,6 +75,9 @@ struct GateState {
     gate_url: String,
     key_id: KeyId,
     failures: Mutex<VecDeque<Failure>>,
+    /// Paths whose next answer is a well-formed but empty page (`{"data": []}`), as a glitching
+    /// App Store Connect might send.
+    blanks: Mutex<Vec<String>>,
     http: reqwest::Client,
 }
 
@@ -96,6 +101,7 @@ impl Gate {
             fake,
             key_id,
             failures: Mutex::new(VecDeque::new()),
+            blanks: Mutex::new(Vec::new()),
             http: reqwest::Client::new(),
         });
         let router = Router::new().fallback(forward).with_state(state.clone());
@@ -113,6 +119,11 @@ impl Gate {
     fn fail_next(&self, count: usize, failure: Failure) {
         lock(&self.state.failures).extend(std::iter::repeat_n(failure, count));
     }
+
+    /// The next request for `path` is answered 200 with an empty page.
+    fn blank_next(&self, path: &str) {
+        lock(&self.state.blanks).push(path.to_owned());
+    }
 }
 
 async fn forward(
@@ -121,6 +132,18 @@ async fn forward(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    {
+        let mut blanks = lock(&gate.blanks);
+        if let Some(at) = blanks.iter().position(|path| path == uri.path()) {
+            blanks.remove(at);
+            let page = json!({
+                "data": [],
+                "links": {"self": format!("{}{}", gate.gate_url, uri)},
+                "meta": {"paging": {"total": 0, "limit": 200}},
+            });
+            return (StatusCode::OK, axum::Json(page)).into_response();
+        }
+    }
     let scripted = lock(&gate.failures).pop_front();
     if let Some(failure) = &scripted {
         gate.fake.set_failure(&gate.key_id, failure.clone());
@@ -969,6 +992,90 @@ async fn phased_release_is_followed_while_in_flight(backend: Backend) -> TestRes
         ]
     );
     world.assert_every_asc_request_was_valid(&[]);
+    Ok(())
+}
+
+async fn a_phased_release_running_at_the_first_sweep_is_followed(backend: Backend) -> TestResult {
+    let world = World::new(backend).await?;
+    world.add_version("v1", "READY_FOR_DISTRIBUTION");
+    let phased =
+        |state: &str, day: u32| Some(FakePhasedRelease::new("phased-v1", state, Some(day)));
+    world.asc.set_phased_release("v1", phased("ACTIVE", 3));
+    let sweeper = world.sweeper();
+    let baseline = sweeper.run().await;
+    assert_eq!(
+        (baseline.events, baseline.asc_requests),
+        (0, 3),
+        "a silent baseline that reads the live version's rollout once"
+    );
+    world.asc.set_phased_release("v1", phased("PAUSED", 3));
+    assert_eq!(sweeper.run().await.events, 1, "paused");
+    world.asc.set_phased_release("v1", phased("ACTIVE", 4));
+    assert_eq!(sweeper.run().await.events, 1, "resumed");
+    world.asc.set_phased_release("v1", phased("COMPLETE", 7));
+    assert_eq!(sweeper.run().await.events, 1, "complete");
+    let settled = sweeper.run().await;
+    assert_eq!((settled.events, settled.asc_requests), (0, 2));
+
+    let steps: Vec<(Value, Value)> = world
+        .webhooks()
+        .iter()
+        .filter(|b| b["type"] == "shipwatch.phased_release.state_changed")
+        .map(|b| {
+            (
+                b["data"]["old_state"].clone(),
+                b["data"]["new_state"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (json!("ACTIVE"), json!("PAUSED")),
+            (json!("PAUSED"), json!("ACTIVE")),
+            (json!("ACTIVE"), json!("COMPLETE")),
+        ]
+    );
+    world.assert_every_asc_request_was_valid(&[]);
+    Ok(())
+}
+
+async fn an_empty_answer_that_passes_announces_nothing(backend: Backend) -> TestResult {
+    let world = World::new(backend).await?;
+    world.add_version("v1", "IN_REVIEW");
+    world.add_build("b1", "VALID", Some("IN_BETA_TESTING"), 1);
+    let sweeper = world.sweeper();
+    sweeper.run().await;
+
+    for (apps, builds) in [(true, false), (false, true), (true, true)] {
+        if apps {
+            world.gate.blank_next("/v1/apps");
+        }
+        if builds {
+            world.gate.blank_next("/v1/builds");
+        }
+        let glitch = sweeper.run().await;
+        let after = sweeper.run().await;
+        assert_eq!(
+            (glitch.events, after.events),
+            (0, 0),
+            "empty apps: {apps}, empty builds: {builds}"
+        );
+        assert!(
+            lock(&world.gate.state.blanks).is_empty(),
+            "the glitch happened"
+        );
+    }
+    assert!(world.webhooks().is_empty(), "{:?}", world.webhooks());
+
+    // A real change afterwards is still news, compared with the state before the glitches.
+    world
+        .asc
+        .set_version_state("v1", "PENDING_DEVELOPER_RELEASE");
+    assert_eq!(sweeper.run().await.events, 1);
+    let bodies = world.webhooks();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["data"]["old_state"], "IN_REVIEW");
     Ok(())
 }
 
