@@ -9,6 +9,7 @@
 //! global subscriber or crypto provider; tests isolate themselves with their own data folders,
 //! tables, team ids, keys and receivers instead.
 
+mod api_hardening;
 mod api_keys;
 mod api_notifications;
 mod asc_client;

@@ -1,0 +1,136 @@
+//! Inputs and failures an attacker or an unlucky operator would try, through the HTTP API on both
+//! stores: malformed query strings, unknown filters and deceptive names get the API's error JSON
+//! and change nothing; a destination deletion that fails half-way leaves no orphan secret.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use shipwatch_shared::clock::SystemClock;
+use shipwatch_tests::app::{Backend, TestApp, fresh_stores};
+use shipwatch_tests::fake_asc::FakeAsc;
+use shipwatch_tests::faults::{Faults, with_faults};
+
+shipwatch_tests::on_both_stores!(
+    malformed_history_queries_are_refused_in_the_error_json,
+    names_with_bidirectional_controls_are_refused,
+    a_destination_deletion_that_fails_half_way_leaves_no_orphan_secret,
+);
+
+/// The API's error document with this code, and a message.
+fn assert_error(answer: (u16, Value), status: u16, code: &str) {
+    assert_eq!(answer.0, status, "{}", answer.1);
+    assert_eq!(answer.1["error"]["code"], code, "{}", answer.1);
+    assert!(
+        answer.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{}",
+        answer.1
+    );
+}
+
+async fn malformed_history_queries_are_refused_in_the_error_json(backend: Backend) {
+    let asc = FakeAsc::start().await;
+    let app = TestApp::start(backend, &asc.base_url()).await;
+    let team = app.create_team("Acme").await;
+    for query in [
+        "type=shipwatch.test&type=shipwatch.test",
+        "app_id=1&app_id=2",
+        "type=shipwatch.nonsense",
+        "type=SHIPWATCH.TEST",
+    ] {
+        let answer = app.get(&team.token, &format!("/v1/events?{query}")).await;
+        assert_error(answer, 400, "invalid_request");
+    }
+    let (status, page) = app.get(&team.token, "/v1/events?type=shipwatch.test").await;
+    assert_eq!((status, &page["events"]), (200, &json!([])), "a known type");
+}
+
+async fn names_with_bidirectional_controls_are_refused(backend: Backend) {
+    let asc = FakeAsc::start().await;
+    let app = TestApp::start(backend, &asc.base_url()).await;
+    let team = app.create_team("Acme").await;
+    for name in [
+        "abc\u{202e}gpj.exe",
+        "\u{2066}isolated\u{2069}",
+        "mark\u{200f}",
+    ] {
+        let answer = app
+            .post_json(
+                &team.token,
+                "/v1/destinations",
+                &json!({"type": "slack", "name": name, "url": "https://hooks.slack.com/services/T0/B0/x"}),
+            )
+            .await;
+        assert_error(answer, 400, "invalid_request");
+    }
+    let (_, list) = app.get(&team.token, "/v1/destinations").await;
+    assert_eq!(list["destinations"], json!([]), "nothing stored");
+}
+
+async fn a_destination_deletion_that_fails_half_way_leaves_no_orphan_secret(backend: Backend) {
+    let asc = FakeAsc::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (stores, faults) = with_faults(fresh_stores(backend, dir.path()).await);
+    let app =
+        TestApp::start_with(backend, stores, &asc.base_url(), dir, Arc::new(SystemClock)).await;
+    let team = app.create_team("Acme").await;
+    let (status, created) = app
+        .post_json(
+            &team.token,
+            "/v1/destinations",
+            &json!({"type": "webhook", "name": "hook", "url": "https://hooks.example.com/in/secret"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let path = format!(
+        "/v1/destinations/{}",
+        created["id"].as_str().unwrap_or_default()
+    );
+    assert_eq!(app.count_team_secrets(&team.id).await, 1);
+
+    // The record's deletion fails after the secret's: the record stays, so the delete can be
+    // retried; the secret is gone already.
+    Faults::set(&faults.destination_delete, true);
+    assert_error(
+        app.delete(&team.token, &path).await,
+        503,
+        "store_unavailable",
+    );
+    Faults::set(&faults.destination_delete, false);
+    assert_eq!(
+        app.count_team_secrets(&team.id).await,
+        0,
+        "no orphan secret"
+    );
+    assert_eq!(
+        app.get(&team.token, &path).await.0,
+        200,
+        "still there to retry"
+    );
+    assert_eq!(app.delete(&team.token, &path).await.0, 204);
+    assert_eq!(app.get(&team.token, &path).await.0, 404);
+
+    // The secret's deletion fails: nothing is deleted, and a retry finishes.
+    let (_, second) = app
+        .post_json(
+            &team.token,
+            "/v1/destinations",
+            &json!({"type": "slack", "name": "chat", "url": "https://hooks.slack.com/services/T0/B0/y"}),
+        )
+        .await;
+    let path = format!(
+        "/v1/destinations/{}",
+        second["id"].as_str().unwrap_or_default()
+    );
+    Faults::set(&faults.secret_delete, true);
+    assert_error(
+        app.delete(&team.token, &path).await,
+        503,
+        "store_unavailable",
+    );
+    Faults::set(&faults.secret_delete, false);
+    assert_eq!(app.get(&team.token, &path).await.0, 200);
+    assert_eq!(app.delete(&team.token, &path).await.0, 204);
+    assert_eq!(app.count_team_secrets(&team.id).await, 0);
+}
