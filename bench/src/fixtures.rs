@@ -157,6 +157,7 @@ async fn seed_one(
         next_validation_at: None,
         revision: 1,
         asc_usage: None,
+        revalidation_requests: Vec::new(),
     };
     let pem = credentials.private_key.to_pem();
     stores

@@ -14,6 +14,7 @@ shipwatch_tests::on_both_stores!(
     malformed_history_queries_are_refused_in_the_error_json,
     names_with_bidirectional_controls_are_refused,
     a_destination_deletion_that_fails_half_way_leaves_no_orphan_secret,
+    validate_and_test_floods_are_refused_with_retry_after,
 );
 
 /// The API's error document with this code, and a message.
@@ -133,4 +134,75 @@ async fn a_destination_deletion_that_fails_half_way_leaves_no_orphan_secret(back
     assert_eq!(app.get(&team.token, &path).await.0, 200);
     assert_eq!(app.delete(&team.token, &path).await.0, 204);
     assert_eq!(app.count_team_secrets(&team.id).await, 0);
+}
+
+async fn validate_and_test_floods_are_refused_with_retry_after(backend: Backend) {
+    let asc = FakeAsc::start().await;
+    let app = TestApp::start(backend, &asc.base_url()).await;
+    let team = app.create_team("Acme").await;
+    let key = shipwatch_tests::test_keys::TestKey::generate();
+    asc.register_key(&key);
+    let (status, created) = app
+        .post_json(
+            &team.token,
+            "/v1/keys",
+            &json!({"private_key": key.pem, "key_id": key.key_id.as_str(),
+                "issuer_id": key.issuer_id.as_str(), "name": "CI"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    app.wait_for_key(&team.token, &id, |k| k["status"] == "valid")
+        .await;
+
+    let validate = format!("/v1/keys/{id}/validate");
+    let mut accepted = 0;
+    let mut refused = None;
+    for _ in 0..40 {
+        let (status, body) = app.post_json(&team.token, &validate, &json!({})).await;
+        match status {
+            202 => accepted += 1,
+            _ => {
+                refused = Some((status, body));
+                break;
+            }
+        }
+    }
+    assert_eq!(accepted, 5, "five re-validations per key in five minutes");
+    let refused = refused.expect("the flood is refused");
+    assert_error(refused, 429, "rate_limited");
+    let retry_after = app.retry_after(&team.token, &validate).await;
+    assert!(
+        retry_after.is_some_and(|s| (1..=300).contains(&s)),
+        "{retry_after:?}"
+    );
+    let asked = asc.requests_for(&key.key_id);
+    assert!(
+        asked <= 2 + 5 * 2,
+        "App Store Connect was asked {asked} times"
+    );
+
+    let (status, destination) = app
+        .post_json(
+            &team.token,
+            "/v1/destinations",
+            &json!({"type": "slack", "name": "chat", "url": "http://127.0.0.1:9/hook"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{destination}");
+    let test = format!(
+        "/v1/destinations/{}/test",
+        destination["id"].as_str().unwrap_or_default()
+    );
+    let mut sent = 0;
+    let mut last = (0, Value::Null);
+    for _ in 0..20 {
+        last = app.post_json(&team.token, &test, &json!({})).await;
+        if last.0 == 429 {
+            break;
+        }
+        sent += 1;
+    }
+    assert_eq!(sent, 5, "five test messages per destination a minute");
+    assert_error(last, 429, "rate_limited");
 }

@@ -215,6 +215,23 @@ impl TestApp {
         read(response).await
     }
 
+    /// POSTs `{}` and returns the status with the `Retry-After` seconds, if any.
+    pub async fn retry_after(&self, token: &str, path: &str) -> Option<u64> {
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .expect("POST");
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+    }
+
     pub async fn delete(&self, token: &str, path: &str) -> (u16, Value) {
         let response = self
             .http

@@ -77,6 +77,7 @@ pub fn api_key(team: &TeamId, key_id: &str, created: i64) -> ApiKeyRecord {
         next_validation_at: None,
         revision: 0,
         asc_usage: None,
+        revalidation_requests: Vec::new(),
     }
 }
 

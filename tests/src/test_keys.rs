@@ -261,6 +261,7 @@ impl TestKey {
             next_validation_at: None,
             revision: 1,
             asc_usage: None,
+            revalidation_requests: Vec::new(),
         };
         stores
             .keys

@@ -18,6 +18,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429 answers).
+    pub retry_after_seconds: Option<u64>,
 }
 
 impl ApiError {
@@ -26,6 +28,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_seconds: None,
+        }
+    }
+
+    /// 429 `rate_limited`, with `Retry-After`.
+    pub fn rate_limited(message: impl Into<String>, retry_after_seconds: u64) -> Self {
+        Self {
+            retry_after_seconds: Some(retry_after_seconds),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
         }
     }
 
@@ -122,6 +133,9 @@ impl From<KeyError> for ApiError {
             KeyError::InvalidName => Self::invalid_request(message),
             KeyError::KeyExists { .. } => Self::conflict("key_exists", message),
             KeyError::NotFound => Self::not_found(message),
+            KeyError::TooManyValidations {
+                retry_after_seconds,
+            } => Self::rate_limited(message, retry_after_seconds),
             KeyError::Store(store) => store.into(),
         }
     }
@@ -147,6 +161,9 @@ impl From<DestinationError> for ApiError {
             DestinationError::NotFound | DestinationError::WorkflowNotFound => {
                 Self::not_found(message)
             }
+            DestinationError::TooManyTests {
+                retry_after_seconds,
+            } => Self::rate_limited(message, retry_after_seconds),
             DestinationError::Store(store) => store.into(),
         }
     }
@@ -168,6 +185,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
         let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after_seconds {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
         if self.status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the oversized body is never read: the connection cannot be reused, so
             // say so rather than let a client send its next request into a closing socket.

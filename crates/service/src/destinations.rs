@@ -49,6 +49,8 @@ pub enum DestinationError {
     InvalidEventTypes,
     #[error("no such workflow in your team")]
     WorkflowNotFound,
+    #[error("too many test messages to this destination; try again in {retry_after_seconds} s")]
+    TooManyTests { retry_after_seconds: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -91,6 +93,8 @@ pub struct DestinationService {
     deliverer: Arc<dyn Deliverer>,
     clock: Arc<dyn Clock>,
     allow_private: bool,
+    /// Test sends per destination (per process: test sends need no shared state to be bounded).
+    test_sends: Arc<crate::throttle::LocalThrottle>,
 }
 
 impl DestinationService {
@@ -105,6 +109,7 @@ impl DestinationService {
             deliverer,
             clock,
             allow_private,
+            test_sends: Arc::default(),
         }
     }
 
@@ -214,8 +219,17 @@ impl DestinationService {
         id: &DestinationId,
     ) -> Result<TestOutcome, DestinationError> {
         let destination = self.get(team, id).await?;
-        let secrets = self.secrets_of(&destination).await?;
         let now = self.clock.now();
+        self.test_sends
+            .admit(
+                destination.id.as_str(),
+                crate::throttle::TEST_SENDS_PER_DESTINATION,
+                now,
+            )
+            .map_err(|wait| DestinationError::TooManyTests {
+                retry_after_seconds: crate::throttle::retry_after_seconds(wait),
+            })?;
+        let secrets = self.secrets_of(&destination).await?;
         let event = test_event(&team.id, &destination.name, now);
         let (outcome, attempt) = crate::outbox::attempt(
             self.deliverer.as_ref(),

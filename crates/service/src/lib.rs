@@ -16,3 +16,4 @@ pub mod queries;
 pub mod rate_budget;
 pub mod sweep;
 pub mod teams;
+pub mod throttle;

@@ -200,6 +200,10 @@ pub struct ApiKeyRecord {
     /// shipwatch's share of its hourly allowance (see `crate::rate_budget`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asc_usage: Option<AscUsage>,
+    /// When a user last asked for re-validations, within `throttle::REVALIDATIONS_PER_KEY`'s
+    /// window (kept on the record so the limit holds across processes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revalidation_requests: Vec<DateTime<Utc>>,
 }
 
 /// Requests the sweep sent as one key in the current clock hour, and when it may sweep the key

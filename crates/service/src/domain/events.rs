@@ -348,6 +348,7 @@ mod tests {
             next_validation_at: None,
             revision: 1,
             asc_usage: None,
+            revalidation_requests: Vec::new(),
         })
     }
 

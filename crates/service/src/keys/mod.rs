@@ -37,6 +37,10 @@ pub enum KeyError {
     KeyExists { key_id: KeyId },
     #[error("no such key in your team")]
     NotFound,
+    #[error(
+        "this key was validated several times in the last minutes; try again in {retry_after_seconds} s (each validation spends App Store Connect requests of the key's hourly allowance)"
+    )]
+    TooManyValidations { retry_after_seconds: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -132,6 +136,7 @@ impl KeyService {
             next_validation_at: None,
             revision: 1,
             asc_usage: None,
+            revalidation_requests: Vec::new(),
         };
         let secret_name = record.secret_name();
         let pem = checked.private_key.to_pem();
@@ -186,18 +191,40 @@ impl KeyService {
         team: &Team,
         id: &KeyRecordId,
     ) -> Result<ApiKeyRecord, KeyError> {
-        let current = self.get(team, id).await?;
-        let mut next = current.clone();
-        next.status = KeyStatus::Validating;
-        next.status_code = None;
-        next.status_message = Some(MESSAGE_VALIDATING.to_owned());
-        next.validation_attempts = 0;
-        next.next_validation_at = None;
-        next.updated_at = self.clock.now();
-        next.revision = current.revision + 1;
-        self.stores.keys.update_key(&next, current.revision).await?;
-        self.trigger.key_needs_validation(&next.id).await;
-        Ok(next)
+        // A validation or sweep may write the key meanwhile: its write wins, and the request is
+        // applied again to the fresh record.
+        const TRIES: usize = 3;
+        for try_number in 1..=TRIES {
+            let current = self.get(team, id).await?;
+            let now = self.clock.now();
+            let mut next = current.clone();
+            crate::throttle::admit(
+                &mut next.revalidation_requests,
+                crate::throttle::REVALIDATIONS_PER_KEY,
+                now,
+            )
+            .map_err(|wait| KeyError::TooManyValidations {
+                retry_after_seconds: crate::throttle::retry_after_seconds(wait),
+            })?;
+            next.status = KeyStatus::Validating;
+            next.status_code = None;
+            next.status_message = Some(MESSAGE_VALIDATING.to_owned());
+            next.validation_attempts = 0;
+            next.next_validation_at = None;
+            next.updated_at = now;
+            next.revision = current.revision + 1;
+            match self.stores.keys.update_key(&next, current.revision).await {
+                Ok(()) => {
+                    self.trigger.key_needs_validation(&next.id).await;
+                    return Ok(next);
+                }
+                Err(StoreError::Conflict(_)) if try_number < TRIES => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(KeyError::Store(StoreError::Conflict(
+            "the key kept changing".into(),
+        )))
     }
 
     /// Deletes the secret first, then the record: if the second step fails, a retry finishes the job
