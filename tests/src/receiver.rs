@@ -45,6 +45,8 @@ pub struct ScriptedAnswer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// How long to wait before answering (a slow receiver).
+    pub delay: std::time::Duration,
 }
 
 impl ScriptedAnswer {
@@ -53,7 +55,13 @@ impl ScriptedAnswer {
             status,
             headers: Vec::new(),
             body: String::new(),
+            delay: std::time::Duration::ZERO,
         }
+    }
+
+    pub fn after(mut self, delay: std::time::Duration) -> Self {
+        self.delay = delay;
+        self
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
@@ -203,6 +211,7 @@ async fn record_and_answer(
     let answer = lock(&shared.script)
         .pop_front()
         .unwrap_or_else(|| ScriptedAnswer::status(200).with_body("ok"));
+    tokio::time::sleep(answer.delay).await;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, answer.body).into_response();
     for (name, value) in answer.headers {

@@ -49,22 +49,48 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let sweeper = services.sweeper.clone();
     let interval = services.settings.sweep_interval;
+    let (stop_sweeps, mut stopping) = tokio::sync::watch::channel(false);
     let sweeps = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
-            // `run` logs its own report.
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stopping.changed() => break,
+            }
+            // A sweep that has started is finished, never cut off: a delivery sent but not yet
+            // recorded would be sent again after its lease. `run` logs its own report.
             sweeper.run().await;
+            if *stopping.borrow() {
+                break;
+            }
         }
     });
 
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    sweeps.abort();
+    drain(stop_sweeps, sweeps).await;
     tracing::info!("shipwatch-local stopped cleanly");
     Ok(())
+}
+
+/// How long a stopping process waits for the sweep (and its deliveries) under way.
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Lets the sweep under way finish (its deliveries recorded), starts no new one, then returns.
+async fn drain(stop: tokio::sync::watch::Sender<bool>, sweeps: tokio::task::JoinHandle<()>) {
+    let _ = stop.send(true);
+    tracing::info!("stopping: finishing the sweep under way, if any");
+    let abort = sweeps.abort_handle();
+    if tokio::time::timeout(DRAIN_DEADLINE, sweeps).await.is_err() {
+        // Still claimed deliveries become due again when their lease runs out.
+        tracing::warn!(
+            deadline_secs = DRAIN_DEADLINE.as_secs(),
+            "the sweep did not finish in time; stopping anyway"
+        );
+        abort.abort();
+    }
 }
 
 /// SIGTERM (service managers, containers) or Ctrl-C.

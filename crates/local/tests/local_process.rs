@@ -1,7 +1,8 @@
 //! The README's "run it" command as a user runs it: the real `shipwatch-local` binary, a fake App
 //! Store Connect and a real webhook receiver. First start prints the admin token once; a key upload
 //! is validated; the timed sweep notices a change and delivers it; SIGTERM exits cleanly; no key
-//! material ever reaches the logs; a restart keeps the admin token.
+//! material ever reaches the logs; a restart keeps the admin token. SIGTERM during a delivery to a
+//! slow receiver finishes and records it before the process exits.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shipwatch_tests::fake_asc::{FakeApp, FakeAsc, FakeVersion};
-use shipwatch_tests::receiver::Receiver;
+use shipwatch_tests::receiver::{Receiver, ScriptedAnswer};
 use shipwatch_tests::test_keys::TestKey;
 
 struct LocalProcess {
@@ -242,6 +243,128 @@ async fn the_local_process_runs_the_whole_system() {
         .await
         .unwrap();
     assert_eq!(teams.status(), 201);
+    let (exit, _) = again.terminate();
+    assert!(exit.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_delivery_finishes_and_records_it() {
+    let asc = FakeAsc::start().await;
+    let key = TestKey::generate();
+    asc.register_key(&key);
+    asc.add_app(
+        &key.issuer_id,
+        FakeApp::new("1000000002", "Slow", "com.example.slow"),
+    );
+    asc.add_version(FakeVersion::new(
+        "v-2",
+        "1000000002",
+        "1.0",
+        "IOS",
+        "PREPARE_FOR_SUBMISSION",
+    ));
+    let receiver = Receiver::start().await.expect("receiver");
+    let data_dir = tempfile::tempdir().unwrap();
+    let data_path = data_dir.path().join("state");
+    let http = reqwest::Client::new();
+    let process = LocalProcess::start(&data_path, &asc.base_url());
+    process.wait_until_healthy(&http).await;
+    let admin = admin_token_in(&process.logs()).expect("admin token");
+    let team: Value = http
+        .post(format!("{}/v1/teams", process.base_url))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = team["token"].as_str().unwrap().to_owned();
+    let created: Value = http
+        .post(format!("{}/v1/keys", process.base_url))
+        .bearer_auth(&token)
+        .json(
+            &json!({"private_key": key.pem, "key_id": key.key_id.as_str(),
+            "issuer_id": key.issuer_id.as_str(), "name": "Local key"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key_path = format!(
+        "{}/v1/keys/{}",
+        process.base_url,
+        created["id"].as_str().unwrap()
+    );
+    let destination: Value = http
+        .post(format!("{}/v1/destinations", process.base_url))
+        .bearer_auth(&token)
+        .json(&json!({"type": "webhook", "name": "Slow", "url": receiver.url()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    http.post(format!("{}/v1/workflows", process.base_url))
+        .bearer_auth(&token)
+        .json(&json!({"name": "All", "destination_id": destination["id"], "app_ids": ["*"], "event_types": ["*"]}))
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..400 {
+        let swept: Value = http
+            .get(&key_path)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if swept["last_swept_at"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    // The receiver takes 3 s to answer; SIGTERM arrives while the delivery is in flight.
+    receiver.respond_next(ScriptedAnswer::status(200).after(Duration::from_secs(3)));
+    asc.set_version_state("v-2", "WAITING_FOR_REVIEW");
+    receiver
+        .wait_for(1, Duration::from_secs(20))
+        .await
+        .expect("the delivery started");
+    let (exit, logs) = process.terminate();
+    assert!(
+        exit.success(),
+        "clean exit after draining: {exit:?}\n{logs}"
+    );
+
+    // After a restart the history shows the one attempt, delivered: nothing is left to resend.
+    let again = LocalProcess::start(&data_path, &asc.base_url());
+    again.wait_until_healthy(&http).await;
+    let history: Value = http
+        .get(format!("{}/v1/events", again.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let deliveries = &history["events"][0]["deliveries"];
+    assert_eq!(deliveries[0]["outcome"], "delivered", "{history}");
+    assert_eq!(
+        deliveries[0]["attempts"].as_array().map(Vec::len),
+        Some(1),
+        "{history}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.requests().len(), 1, "sent once");
     let (exit, _) = again.terminate();
     assert!(exit.success());
 }

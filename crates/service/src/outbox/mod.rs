@@ -39,7 +39,9 @@ impl Default for OutboxConfig {
         Self {
             batch: 100,
             max_concurrent: 8,
-            lease: TimeDelta::minutes(2),
+            // Longer than one send may take (the HTTP sender gives up after 10 s), short enough
+            // that a crashed sender's deliveries go out again within a minute.
+            lease: TimeDelta::seconds(30),
             retries: RetrySchedule::default(),
         }
     }
