@@ -9,6 +9,8 @@ use shipwatch_api::{ApiState, ApiWiring};
 use shipwatch_service::keys::InProcessValidation;
 use tokio::net::TcpListener;
 
+mod serve;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     match run().await {
@@ -67,9 +69,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    serve::serve(
+        listener,
+        router,
+        serve::ServeLimits::default(),
+        shutdown_signal(),
+    )
+    .await;
     drain(stop_sweeps, sweeps).await;
     tracing::info!("shipwatch-local stopped cleanly");
     Ok(())

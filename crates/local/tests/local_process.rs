@@ -368,3 +368,46 @@ async fn sigterm_during_a_delivery_finishes_and_records_it() {
     let (exit, _) = again.terminate();
     assert!(exit.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_finish_their_headers_are_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let asc = FakeAsc::start().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let process = LocalProcess::start(&data_dir.path().join("state"), &asc.base_url());
+    process.wait_until_healthy(&http).await;
+    let address = process.base_url.trim_start_matches("http://").to_owned();
+
+    let mut slow = Vec::new();
+    for _ in 0..100 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: shipwatch\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    let answered = tokio::time::timeout(
+        Duration::from_secs(2),
+        http.get(format!("{}/health", process.base_url)).send(),
+    )
+    .await;
+    assert!(
+        answered.is_ok_and(|r| r.is_ok_and(|r| r.status() == 200)),
+        "others are served meanwhile"
+    );
+
+    // Past the header deadline (10 s) the server has closed every one of them.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    for mut stream in slow {
+        let mut buffer = [0u8; 256];
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await;
+        assert!(
+            matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+            "a half-open client is disconnected, not kept forever"
+        );
+    }
+    let (exit, logs) = process.terminate();
+    assert!(exit.success(), "{logs}");
+}
