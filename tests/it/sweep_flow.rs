@@ -588,12 +588,14 @@ async fn failing_receiver_is_retried_across_sweeps_with_the_same_webhook_id(
     let first = sweeper.run().await;
     assert_eq!((first.events, first.delivery_attempts), (1, 1));
 
-    // Not due yet: the first backoff is 30 s.
-    world.advance(10);
+    // Not due yet: the first backoff is 5 s, the second 30 s.
+    world.advance(2);
     assert_eq!(sweeper.deliver_due().await, 0);
-    world.advance(25);
-    assert_eq!(sweeper.run().await.delivery_attempts, 1);
-    world.advance(130);
+    world.advance(4);
+    assert_eq!(sweeper.deliver_due().await, 1);
+    world.advance(20);
+    assert_eq!(sweeper.deliver_due().await, 0);
+    world.advance(15);
     assert_eq!(sweeper.run().await.delivery_attempts, 1);
     world.advance(3600);
     assert_eq!(

@@ -52,6 +52,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let sweeper = services.sweeper.clone();
     let interval = services.settings.sweep_interval;
     let (stop_sweeps, mut stopping) = tokio::sync::watch::channel(false);
+    let deliveries = tokio::spawn(delivery_worker(
+        services.sweeper.outbox().clone(),
+        stop_sweeps.subscribe(),
+    ));
     let sweeps = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -76,7 +80,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         shutdown_signal(),
     )
     .await;
-    drain(stop_sweeps, sweeps).await;
+    drain(stop_sweeps, [sweeps, deliveries]).await;
     tracing::info!("shipwatch-local stopped cleanly");
     Ok(())
 }
@@ -84,18 +88,45 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// How long a stopping process waits for the sweep (and its deliveries) under way.
 const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Lets the sweep under way finish (its deliveries recorded), starts no new one, then returns.
-async fn drain(stop: tokio::sync::watch::Sender<bool>, sweeps: tokio::task::JoinHandle<()>) {
+/// How often the delivery worker looks for due deliveries (the first retry is 5 s after a
+/// failure; a pass that finds nothing is one indexed query).
+const DELIVERY_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Sends deliveries as they fall due, between sweeps too, until told to stop (it finishes the pass
+/// under way first).
+async fn delivery_worker(
+    outbox: shipwatch_service::outbox::Outbox,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(DELIVERY_POLL) => {}
+            _ = stopping.changed() => break,
+        }
+        outbox.deliver_due().await;
+        if *stopping.borrow() {
+            break;
+        }
+    }
+}
+
+/// Lets the sweep and the delivery pass under way finish (their deliveries recorded), starts no
+/// new one, then returns.
+async fn drain(stop: tokio::sync::watch::Sender<bool>, tasks: [tokio::task::JoinHandle<()>; 2]) {
     let _ = stop.send(true);
-    tracing::info!("stopping: finishing the sweep under way, if any");
-    let abort = sweeps.abort_handle();
-    if tokio::time::timeout(DRAIN_DEADLINE, sweeps).await.is_err() {
+    tracing::info!("stopping: finishing the sweep and deliveries under way, if any");
+    let aborts: Vec<_> = tasks.iter().map(|task| task.abort_handle()).collect();
+    let finished = futures_util::future::join_all(tasks);
+    if tokio::time::timeout(DRAIN_DEADLINE, finished)
+        .await
+        .is_err()
+    {
         // Still claimed deliveries become due again when their lease runs out.
         tracing::warn!(
             deadline_secs = DRAIN_DEADLINE.as_secs(),
             "the sweep did not finish in time; stopping anyway"
         );
-        abort.abort();
+        aborts.iter().for_each(tokio::task::AbortHandle::abort);
     }
 }
 

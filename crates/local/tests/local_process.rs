@@ -27,6 +27,10 @@ fn free_port() -> u16 {
 
 impl LocalProcess {
     fn start(data_dir: &std::path::Path, asc_url: &str) -> Self {
+        Self::start_sweeping_every(data_dir, asc_url, 1)
+    }
+
+    fn start_sweeping_every(data_dir: &std::path::Path, asc_url: &str, seconds: u64) -> Self {
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_shipwatch-local"))
             .env_clear()
@@ -34,7 +38,7 @@ impl LocalProcess {
             .env("SHIPWATCH_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env("SHIPWATCH_DATA_DIR", data_dir)
             .env("ASC_API_BASE_URL", asc_url)
-            .env("SWEEP_INTERVAL_SECONDS", "1")
+            .env("SWEEP_INTERVAL_SECONDS", seconds.to_string())
             .env("SHIPWATCH_ALLOW_PRIVATE_DESTINATIONS", "1")
             .env("RUST_LOG", "debug,hyper=info,h2=info,rustls=info")
             .stdin(Stdio::null())
@@ -408,6 +412,122 @@ async fn clients_that_never_finish_their_headers_are_disconnected() {
             "a half-open client is disconnected, not kept forever"
         );
     }
+    let (exit, logs) = process.terminate();
+    assert!(exit.success(), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_delivery_is_retried_within_seconds_without_waiting_for_a_sweep() {
+    let asc = FakeAsc::start().await;
+    let key = TestKey::generate();
+    asc.register_key(&key);
+    asc.add_app(
+        &key.issuer_id,
+        FakeApp::new("1000000003", "Retry", "com.example.retry"),
+    );
+    asc.add_version(FakeVersion::new(
+        "v-3",
+        "1000000003",
+        "1.0",
+        "IOS",
+        "PREPARE_FOR_SUBMISSION",
+    ));
+    let receiver = Receiver::start().await.expect("receiver");
+    let data_dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    // No timed sweep during the test: sweeps run only when asked for.
+    let process =
+        LocalProcess::start_sweeping_every(&data_dir.path().join("state"), &asc.base_url(), 3600);
+    process.wait_until_healthy(&http).await;
+    let admin = admin_token_in(&process.logs()).expect("admin token");
+    let post = |path: &str, token: &str, body: Value| {
+        http.post(format!("{}{path}", process.base_url))
+            .bearer_auth(token.to_owned())
+            .json(&body)
+            .send()
+    };
+    let team: Value = post("/v1/teams", &admin, json!({"name": "Acme"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = team["token"].as_str().unwrap().to_owned();
+    let created: Value = post(
+        "/v1/keys",
+        &token,
+        json!({"private_key": key.pem, "key_id": key.key_id.as_str(),
+            "issuer_id": key.issuer_id.as_str(), "name": "Local key"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let key_path = format!(
+        "{}/v1/keys/{}",
+        process.base_url,
+        created["id"].as_str().unwrap()
+    );
+    let destination: Value = post(
+        "/v1/destinations",
+        &token,
+        json!({"type": "webhook", "name": "Flaky", "url": receiver.url()}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    post(
+        "/v1/workflows",
+        &token,
+        json!({"name": "All", "destination_id": destination["id"], "app_ids": ["*"], "event_types": ["*"]}),
+    )
+    .await
+    .unwrap();
+    for _ in 0..400 {
+        let current: Value = http
+            .get(&key_path)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if current["status"] == "valid" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        post("/v1/sweeps", &admin, json!({}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    receiver.fail_next(1, 503);
+    asc.set_version_state("v-3", "WAITING_FOR_REVIEW");
+    let swept: Value = post("/v1/sweeps", &admin, json!({}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(swept["events"], 1, "{swept}");
+    let requests = receiver
+        .wait_for(2, Duration::from_secs(15))
+        .await
+        .expect("the retry comes within seconds, with no sweep in between");
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].header("webhook-id"),
+        requests[1].header("webhook-id"),
+        "the same event"
+    );
     let (exit, logs) = process.terminate();
     assert!(exit.success(), "{logs}");
 }

@@ -263,6 +263,11 @@ impl FanoutSweep {
     pub async fn deliver_due(&self) -> usize {
         self.sweeper.deliver_due().await
     }
+
+    /// The delivery pass and the retries due within `horizon`.
+    pub async fn deliver_due_and_soon(&self, horizon: std::time::Duration) -> usize {
+        self.sweeper.deliver_due_and_soon(horizon).await
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //!   failures (`ReportBatchItemFailures`), so SQS delivers only them again; a retried shard reads
 //!   the snapshots again and its commits are conditional on them, so no event is recorded twice.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use serde_json::Value;
@@ -18,8 +20,14 @@ use shipwatch_service::sweep::SweepService;
 pub trait SweepEntry: Send + Sync {
     async fn on_schedule(&self) -> ScheduledSweep;
     async fn run_shard(&self, shard: &SweepShard) -> ShardOutcome;
-    async fn deliver_due(&self) -> usize;
+    /// The delivery pass, then the retries that fall due within `horizon`.
+    async fn deliver_due_and_soon(&self, horizon: Duration) -> usize;
 }
+
+/// How long an invocation stays to send the fast retries (5 s, then 30 s after a failure) of
+/// deliveries that failed in it; later retries wait for the next invocation. Far inside the
+/// function's timeout in template.yaml.
+pub const FAST_RETRY_HORIZON: Duration = Duration::from_secs(40);
 
 #[async_trait]
 impl SweepEntry for FanoutSweep {
@@ -29,8 +37,8 @@ impl SweepEntry for FanoutSweep {
     async fn run_shard(&self, shard: &SweepShard) -> ShardOutcome {
         FanoutSweep::run_shard(self, shard).await
     }
-    async fn deliver_due(&self) -> usize {
-        FanoutSweep::deliver_due(self).await
+    async fn deliver_due_and_soon(&self, horizon: Duration) -> usize {
+        FanoutSweep::deliver_due_and_soon(self, horizon).await
     }
 }
 
@@ -50,8 +58,8 @@ impl SweepEntry for SweepService {
             report,
         }
     }
-    async fn deliver_due(&self) -> usize {
-        SweepService::deliver_due(self).await
+    async fn deliver_due_and_soon(&self, horizon: Duration) -> usize {
+        SweepService::deliver_due_and_soon(self, horizon).await
     }
 }
 
@@ -83,6 +91,10 @@ pub async fn handle<S: SweepEntry>(sweep: &S, event: Value) -> Result<Value, Unr
     tracing::info!(source, "sweep requested");
     let outcome = sweep.on_schedule().await;
     tracing::info!(?outcome, "scheduled sweep done");
+    let retries = sweep.deliver_due_and_soon(FAST_RETRY_HORIZON).await;
+    if retries > 0 {
+        tracing::info!(delivery_attempts = retries, "fast delivery retries done");
+    }
     Ok(to_json(&outcome))
 }
 
@@ -137,7 +149,7 @@ pub async fn handle_shards<S: SweepEntry>(
             response.add_failure(message_id);
         }
     }
-    let attempts = sweep.deliver_due().await;
+    let attempts = sweep.deliver_due_and_soon(FAST_RETRY_HORIZON).await;
     tracing::info!(
         delivery_attempts = attempts,
         failed_shards = response.batch_item_failures.len(),

@@ -197,6 +197,47 @@ impl Outbox {
     }
 }
 
+impl Outbox {
+    /// A delivery pass, then more passes while a retry falls due within `horizon` (waiting for
+    /// it): the fast first retries of a failed delivery happen in this process, without waiting
+    /// for the next sweep. Stops after a pass that finds nothing due. Returns the attempts made.
+    pub async fn deliver_due_and_soon(&self, horizon: Duration) -> usize {
+        let started = Instant::now();
+        let mut attempts = self.deliver_due().await;
+        while let Some(left) = horizon.checked_sub(started.elapsed()) {
+            let now = self.inner.clock.now();
+            let Some(next) = self
+                .next_due_by(now + TimeDelta::from_std(left).unwrap_or_default())
+                .await
+            else {
+                break;
+            };
+            let wait = (next - now).to_std().unwrap_or_default().min(left);
+            tokio::time::sleep(wait).await;
+            let made = self.deliver_due().await;
+            if made == 0 {
+                break;
+            }
+            attempts += made;
+        }
+        attempts
+    }
+
+    /// The earliest time at or before `by` when a pending delivery may be sent.
+    async fn next_due_by(&self, by: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let due = self
+            .inner
+            .stores
+            .sweeps
+            .due_deliveries(by, self.inner.config.batch)
+            .await
+            .ok()?;
+        due.iter()
+            .filter_map(|delivery| delivery.next_attempt_at.max(delivery.lease_until))
+            .min()
+    }
+}
+
 impl Inner {
     /// Claims one delivery, sends it and records the attempt.
     async fn deliver_one(&self, delivery: DeliveryRecord) -> Sent {

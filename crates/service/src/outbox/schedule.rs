@@ -14,7 +14,10 @@ pub struct RetrySchedule {
 impl Default for RetrySchedule {
     fn default() -> Self {
         Self {
+            // The first two retries come fast (a chat service's hiccup should not make "your app
+            // was approved" minutes late), later ones spread out over hours.
             backoff: vec![
+                TimeDelta::seconds(5),
                 TimeDelta::seconds(30),
                 TimeDelta::minutes(2),
                 TimeDelta::minutes(10),
@@ -48,9 +51,10 @@ mod tests {
     #[test]
     fn waits_grow_then_repeat_the_last_step() {
         let schedule = RetrySchedule::default();
-        assert_eq!(schedule.wait_after(1), TimeDelta::seconds(30));
-        assert_eq!(schedule.wait_after(2), TimeDelta::minutes(2));
-        assert_eq!(schedule.wait_after(4), TimeDelta::hours(1));
+        assert_eq!(schedule.wait_after(1), TimeDelta::seconds(5));
+        assert_eq!(schedule.wait_after(2), TimeDelta::seconds(30));
+        assert_eq!(schedule.wait_after(3), TimeDelta::minutes(2));
+        assert_eq!(schedule.wait_after(5), TimeDelta::hours(1));
         assert_eq!(schedule.wait_after(9), TimeDelta::hours(1));
         assert!(!schedule.is_exhausted(5));
         assert!(schedule.is_exhausted(6));

@@ -284,6 +284,11 @@ impl SweepService {
     pub async fn deliver_due(&self) -> usize {
         self.outbox.deliver_due().await
     }
+
+    /// The delivery pass and the retries due within `horizon` ([`Outbox::deliver_due_and_soon`]).
+    pub async fn deliver_due_and_soon(&self, horizon: Duration) -> usize {
+        self.outbox.deliver_due_and_soon(horizon).await
+    }
 }
 
 /// A report as JSON (it is plain data; the fallback only guards against a serializer bug).
