@@ -7,7 +7,8 @@ use serde_json::Value;
 use shipwatch_service::auth::hash_token;
 use shipwatch_service::keys::StreamTriggersValidation;
 use shipwatch_tests::app::{Backend, TestApp, api_router};
-use shipwatch_tests::fake_asc::FakeAsc;
+use shipwatch_tests::fake_asc::{FakeApp, FakeAsc};
+use shipwatch_tests::test_keys::TestKey;
 use tower::ServiceExt;
 
 fn fixture(name: &str) -> String {
@@ -75,14 +76,46 @@ async fn http_fixtures_reach_the_api_handlers() {
 }
 
 #[tokio::test]
-async fn scheduled_event_runs_a_sweep() {
+async fn scheduled_event_runs_a_sweep_of_every_key() {
     let asc = FakeAsc::start().await;
     let app = TestApp::start(Backend::Embedded, &asc.base_url()).await;
+    let team = app.create_team("Acme").await;
+    let key = TestKey::generate();
+    asc.register_key(&key);
+    asc.add_app(
+        &key.issuer_id,
+        FakeApp::new("6480000001", "Hello", "com.example.l"),
+    );
+    let team_id = shipwatch_service::model::TeamId(team.id.clone());
+    let record = key
+        .seed_valid(
+            &app.services.stores,
+            &team_id,
+            "scheduled",
+            chrono::Utc::now(),
+        )
+        .await;
     let event: Value = serde_json::from_str(&fixture("scheduled-sweep.json")).unwrap();
     assert_eq!(event["detail-type"], "Scheduled Event");
-    let report = status_sweep::handle(&app.services.sweeper, event)
+    // The status-sweep function's own entry point, as its main.rs wires it (no queue configured).
+    let fanout = app.services.fanout_sweep(None);
+    let report = status_sweep::handle(&fanout, event)
         .await
         .expect("a readable event");
-    let report = serde_json::to_value(&report).unwrap();
-    assert_eq!(report["keys"], 0, "{report}");
+    assert_eq!(
+        (&report["mode"], &report["keys"]),
+        (&serde_json::json!("inline"), &serde_json::json!(1)),
+        "{report}"
+    );
+    let snapshot = app
+        .services
+        .stores
+        .sweeps
+        .get_snapshot(&record.id)
+        .await
+        .unwrap();
+    assert!(
+        snapshot.is_some_and(|s| s.version == 1),
+        "the baseline is stored"
+    );
 }

@@ -26,4 +26,5 @@ mod openapi_routes;
 mod rate_budget;
 mod store_contract;
 mod stream_validation;
+mod sweep_commit_conflicts;
 mod sweep_flow;

@@ -39,11 +39,11 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 shipwatch_tests::on_both_stores!(
     returning super::TestResult;
     scripted_transitions_are_delivered_exactly_once,
-    overlapping_sweeps_never_duplicate_a_transition,
+    two_sweeps_reading_the_same_snapshot_record_a_transition_once,
     failing_receiver_is_retried_across_sweeps_with_the_same_webhook_id,
     receiver_that_never_answers_2xx_fails_after_six_attempts,
     revoked_key_becomes_invalid_once_and_is_no_longer_swept,
-    overlapping_sweeps_announce_a_revoked_key_once,
+    two_sweeps_reading_the_same_key_announce_its_revocation_once,
     agreements_block_is_announced_once_and_recovery_too,
     unknown_future_states_pass_through,
     rate_limit_skips_the_key_without_events_until_it_resets,
@@ -526,7 +526,13 @@ async fn scripted_transitions_are_delivered_exactly_once(backend: Backend) -> Te
     Ok(())
 }
 
-async fn overlapping_sweeps_never_duplicate_a_transition(backend: Backend) -> TestResult {
+/// Two sweeps of one key (two processes) run side by side: both read the same snapshot and race to
+/// commit; only one records. On moto the store answers one request at a time, so what this checks is
+/// the conditional commit between interleaved sweeps; the store cancelling both transactions is
+/// `sweep_commit_conflicts`.
+async fn two_sweeps_reading_the_same_snapshot_record_a_transition_once(
+    backend: Backend,
+) -> TestResult {
     let world = World::new(backend).await?;
     world.add_version("v1", "PREPARE_FOR_SUBMISSION");
     let (first, second) = (world.sweeper(), world.second_sweeper()?);
@@ -694,7 +700,9 @@ async fn revoked_key_becomes_invalid_once_and_is_no_longer_swept(backend: Backen
     Ok(())
 }
 
-async fn overlapping_sweeps_announce_a_revoked_key_once(backend: Backend) -> TestResult {
+async fn two_sweeps_reading_the_same_key_announce_its_revocation_once(
+    backend: Backend,
+) -> TestResult {
     let world = World::new(backend).await?;
     world.add_version("v1", "IN_REVIEW");
     let (first, second) = (world.sweeper(), world.second_sweeper()?);
