@@ -51,6 +51,7 @@ shipwatch_tests::on_both_stores!(
     phased_release_is_followed_while_in_flight,
     a_phased_release_running_at_the_first_sweep_is_followed,
     an_empty_answer_that_passes_announces_nothing,
+    app_store_connect_faults_end_the_keys_sweep_in_time_without_false_events,
     requests_per_key_stay_flat_as_apps_grow,
 );
 
@@ -78,7 +79,23 @@ struct GateState {
     /// Paths whose next answer is a well-formed but empty page (`{"data": []}`), as a glitching
     /// App Store Connect might send.
     blanks: Mutex<Vec<String>>,
+    /// Answers App Store Connect never documents but networks produce, for the next requests.
+    raw: Mutex<VecDeque<RawAnswer>>,
     http: reqwest::Client,
+}
+
+/// A broken answer the gate gives instead of forwarding.
+#[derive(Clone, Debug)]
+enum RawAnswer {
+    Body {
+        status: u16,
+        content_type: &'static str,
+        body: &'static str,
+    },
+    /// Announces more bytes than it sends, so the connection ends mid-answer.
+    Truncated,
+    /// Answers only after this long.
+    Hang(Duration),
 }
 
 struct Gate {
@@ -102,6 +119,7 @@ impl Gate {
             key_id,
             failures: Mutex::new(VecDeque::new()),
             blanks: Mutex::new(Vec::new()),
+            raw: Mutex::new(VecDeque::new()),
             http: reqwest::Client::new(),
         });
         let router = Router::new().fallback(forward).with_state(state.clone());
@@ -120,6 +138,11 @@ impl Gate {
         lock(&self.state.failures).extend(std::iter::repeat_n(failure, count));
     }
 
+    /// The next `count` requests get `answer` instead of App Store Connect's.
+    fn answer_next(&self, count: usize, answer: RawAnswer) {
+        lock(&self.state.raw).extend(std::iter::repeat_n(answer, count));
+    }
+
     /// The next request for `path` is answered 200 with an empty page.
     fn blank_next(&self, path: &str) {
         lock(&self.state.blanks).push(path.to_owned());
@@ -132,6 +155,28 @@ async fn forward(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    let raw = lock(&gate.raw).pop_front();
+    match raw {
+        Some(RawAnswer::Body {
+            status,
+            content_type,
+            body,
+        }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            return (status, [("content-type", content_type)], body).into_response();
+        }
+        Some(RawAnswer::Truncated) => {
+            // The body stream fails after its first bytes: the connection is cut mid-answer.
+            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(Bytes::from_static(b"{\"data\": [")),
+                Err(std::io::Error::other("connection dropped")),
+            ];
+            let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
+            return (StatusCode::OK, [("content-type", "application/json")], body).into_response();
+        }
+        Some(RawAnswer::Hang(wait)) => tokio::time::sleep(wait).await,
+        None => {}
+    }
     {
         let mut blanks = lock(&gate.blanks);
         if let Some(at) = blanks.iter().position(|path| path == uri.path()) {
@@ -279,13 +324,20 @@ impl World {
 
     /// A sweeper as a second process would have it: its own App Store Connect client, the same stores.
     fn second_sweeper(&self) -> Result<SweepService, Box<dyn std::error::Error>> {
+        self.sweeper_with(SweepConfig::default())
+    }
+
+    fn sweeper_with(
+        &self,
+        config: SweepConfig,
+    ) -> Result<SweepService, Box<dyn std::error::Error>> {
         let asc = AscClient::with_clock(AscConfig::new(&self.gate.url())?, self.clock.clone())?;
         Ok(SweepService::new(
             self.app.services.stores.clone(),
             AppStoreConnectAccounts::port(asc),
             self.app.services.deliverer.clone(),
             self.clock.clone(),
-            SweepConfig::default(),
+            config,
         ))
     }
 
@@ -1086,6 +1138,115 @@ async fn an_empty_answer_that_passes_announces_nothing(backend: Backend) -> Test
     let bodies = world.webhooks();
     assert_eq!(bodies.len(), 1);
     assert_eq!(bodies[0]["data"]["old_state"], "IN_REVIEW");
+    Ok(())
+}
+
+async fn app_store_connect_faults_end_the_keys_sweep_in_time_without_false_events(
+    backend: Backend,
+) -> TestResult {
+    let world = World::new(backend).await?;
+    world.add_version("v1", "IN_REVIEW");
+    world.add_build("b1", "VALID", Some("IN_BETA_TESTING"), 1);
+    let deadline = Duration::from_secs(2);
+    let sweeper = world.sweeper_with(SweepConfig {
+        key_deadline: deadline,
+        ..SweepConfig::default()
+    })?;
+    sweeper.run().await;
+
+    let html = RawAnswer::Body {
+        status: 502,
+        content_type: "text/html",
+        body: "<html><body><h1>502 Bad Gateway</h1></body></html>",
+    };
+    let garbage = RawAnswer::Body {
+        status: 200,
+        content_type: "application/json",
+        body: "{\"data\": [{\"id\": ",
+    };
+    type Inject = Box<dyn Fn(&World)>;
+    let faults: Vec<(&str, Inject)> = vec![
+        (
+            "500",
+            Box::new(|w: &World| w.gate.fail_next(3, Failure::ServerError)),
+        ),
+        (
+            "503",
+            Box::new(|w: &World| w.gate.fail_next(3, Failure::ServiceUnavailable)),
+        ),
+        (
+            "HTML 502",
+            Box::new(move |w: &World| w.gate.answer_next(3, html.clone())),
+        ),
+        (
+            "garbage",
+            Box::new(move |w: &World| w.gate.answer_next(1, garbage.clone())),
+        ),
+        (
+            "dropped connection",
+            Box::new(|w: &World| w.gate.answer_next(3, RawAnswer::Truncated)),
+        ),
+        (
+            "hang",
+            Box::new(|w: &World| {
+                w.gate
+                    .answer_next(1, RawAnswer::Hang(Duration::from_secs(20)))
+            }),
+        ),
+    ];
+    for (name, inject) in &faults {
+        world.advance(60);
+        inject(&world);
+        let started = std::time::Instant::now();
+        let faulty = sweeper.run().await;
+        assert!(
+            started.elapsed() < deadline + Duration::from_secs(3),
+            "{name}: the key's sweep ended within its deadline ({:?})",
+            started.elapsed()
+        );
+        assert_eq!(
+            (faulty.events, faulty.keys_skipped),
+            (0, 1),
+            "{name}: skipped, no event"
+        );
+        world.advance(60);
+        let next = sweeper.run().await;
+        assert_eq!(
+            (next.events, next.keys),
+            (0, 1),
+            "{name}: read again, nothing to announce"
+        );
+        assert_eq!(world.key_record().await?.status, KeyStatus::Valid, "{name}");
+    }
+
+    // 429 with Retry-After: skipped until then, read again afterwards, still no false event.
+    world.advance(60);
+    world.gate.fail_next(
+        1,
+        Failure::RateLimited {
+            retry_after: Some(Duration::from_secs(120)),
+        },
+    );
+    assert_eq!(sweeper.run().await.keys_skipped, 1);
+    world.advance(60);
+    let waiting = sweeper.run().await;
+    assert_eq!(
+        (waiting.keys_skipped, waiting.asc_requests),
+        (1, 0),
+        "Retry-After honoured"
+    );
+    // Apple's answer also said the hour's allowance is used up: read again in the next hour.
+    world.advance(3600);
+    assert_eq!(sweeper.run().await.keys, 1);
+
+    assert!(
+        world.webhooks().is_empty(),
+        "no false events: {:?}",
+        world.webhooks()
+    );
+    world.asc.set_version_state("v1", "REJECTED");
+    world.advance(60);
+    assert_eq!(sweeper.run().await.events, 1, "a real change is still news");
     Ok(())
 }
 
