@@ -82,6 +82,12 @@ impl LocalProcess {
         );
     }
 
+    /// SIGKILL: the process dies wherever it is, with nothing flushed or recorded.
+    fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     fn terminate(mut self) -> (std::process::ExitStatus, String) {
         let status = Command::new("kill")
@@ -530,4 +536,176 @@ async fn a_failed_delivery_is_retried_within_seconds_without_waiting_for_a_sweep
     );
     let (exit, logs) = process.terminate();
     assert!(exit.success(), "{logs}");
+}
+
+/// kill -9 at random moments of sweeps whose deliveries go to a slow receiver, restarting on the
+/// same data folder each time: every transition the snapshots record is in the history once, each
+/// event reaches the receiver under its own webhook id, and the receiver never gets an event more
+/// often than its recorded attempts plus the kills that could have cut an attempt short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_points_loses_no_event_and_records_none_twice() {
+    use rand::Rng;
+    let asc = FakeAsc::start().await;
+    let key = TestKey::generate();
+    asc.register_key(&key);
+    asc.add_app(
+        &key.issuer_id,
+        FakeApp::new("1000000004", "Crashy", "com.example.crashy"),
+    );
+    let states = [
+        "PREPARE_FOR_SUBMISSION",
+        "WAITING_FOR_REVIEW",
+        "IN_REVIEW",
+        "REJECTED",
+    ];
+    asc.add_version(FakeVersion::new(
+        "v-4",
+        "1000000004",
+        "1.0",
+        "IOS",
+        states[0],
+    ));
+    let receiver = Receiver::start().await.expect("receiver");
+    let data_dir = tempfile::tempdir().unwrap();
+    let data_path = data_dir.path().join("state");
+    let http = reqwest::Client::new();
+    let mut process = LocalProcess::start(&data_path, &asc.base_url());
+    process.wait_until_healthy(&http).await;
+    let admin = admin_token_in(&process.logs()).expect("admin token");
+    let team: Value = http
+        .post(format!("{}/v1/teams", process.base_url))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = team["token"].as_str().unwrap().to_owned();
+    let created: Value = http
+        .post(format!("{}/v1/keys", process.base_url))
+        .bearer_auth(&token)
+        .json(
+            &json!({"private_key": key.pem, "key_id": key.key_id.as_str(),
+            "issuer_id": key.issuer_id.as_str(), "name": "Local key"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key_id = created["id"].as_str().unwrap().to_owned();
+    let destination: Value = http
+        .post(format!("{}/v1/destinations", process.base_url))
+        .bearer_auth(&token)
+        .json(&json!({"type": "webhook", "name": "Slow", "url": receiver.url()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    http.post(format!("{}/v1/workflows", process.base_url))
+        .bearer_auth(&token)
+        .json(&json!({"name": "All", "destination_id": destination["id"], "app_ids": ["*"], "event_types": ["*"]}))
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..400 {
+        let current: Value = http
+            .get(format!("{}/v1/keys/{key_id}", process.base_url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if current["last_swept_at"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    let rounds = 8;
+    for round in 0..rounds {
+        for _ in 0..4 {
+            receiver.respond_next(ScriptedAnswer::status(200).after(Duration::from_millis(400)));
+        }
+        asc.set_version_state("v-4", states[1 + round % (states.len() - 1)]);
+        let pause = rand::rng().random_range(200..1800);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        process.kill_hard();
+        process = LocalProcess::start(&data_path, &asc.base_url());
+        process.wait_until_healthy(&http).await;
+    }
+
+    // Everything recorded is delivered in the end (a cut-off attempt waits for its 30 s lease).
+    let mut history = Value::Null;
+    for _ in 0..120 {
+        history = http
+            .get(format!("{}/v1/events?limit=100", process.base_url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let settled = history["events"].as_array().is_some_and(|events| {
+            events
+                .iter()
+                .all(|event| event["deliveries"][0]["outcome"] == "delivered")
+        });
+        if settled {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut events: Vec<Value> = history["events"].as_array().cloned().unwrap_or_default();
+    events.reverse();
+    assert!(!events.is_empty(), "{history}");
+    // One chain of transitions: each event starts where the previous one ended (no duplicate,
+    // no gap), and it ends in the state Apple shows last.
+    let mut state = states[0].to_owned();
+    for event in &events {
+        assert_eq!(event["data"]["old_state"], state.as_str(), "{history}");
+        state = event["data"]["new_state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(event["deliveries"][0]["outcome"], "delivered", "{history}");
+    }
+    assert_eq!(
+        state,
+        states[1 + (rounds - 1) % (states.len() - 1)],
+        "{history}"
+    );
+
+    let received = receiver.requests();
+    for event in &events {
+        let id = event["id"].as_str().unwrap_or_default();
+        let receipts = received
+            .iter()
+            .filter(|request| request.header("webhook-id") == Some(id))
+            .count();
+        let attempts = event["deliveries"][0]["attempts"]
+            .as_array()
+            .map_or(0, Vec::len);
+        assert!(receipts >= 1, "event {id} reached the receiver");
+        assert!(
+            receipts <= attempts + rounds,
+            "event {id}: {receipts} receipts for {attempts} recorded attempts"
+        );
+    }
+    assert!(
+        received.iter().all(|request| events
+            .iter()
+            .any(|event| request.header("webhook-id") == event["id"].as_str())),
+        "nothing was sent that the history does not hold"
+    );
+    let (exit, _) = process.terminate();
+    assert!(exit.success());
 }
