@@ -198,26 +198,13 @@ mod tests {
     use crate::domain::events::EVENT_TYPES;
     use crate::model::EventRecord;
 
+    use crate::domain::events::tests::{hello, version};
+
     type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
     /// An event type, data of that type, and the JSON of that data.
     type Variant = (&'static str, EventData, &'static str);
 
-    fn hello() -> AppRef {
-        AppRef {
-            id: "app1".into(),
-            name: "Hello".into(),
-            bundle_id: "com.example.hello".into(),
-        }
-    }
-
-    fn version() -> VersionRef {
-        VersionRef {
-            id: "v1".into(),
-            version_string: "2.1".into(),
-            platform: "IOS".into(),
-        }
-    }
 
     fn key() -> TestResult<KeyRef> {
         Ok(KeyRef {

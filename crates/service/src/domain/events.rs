@@ -283,7 +283,7 @@ fn phased_summary(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde_json::{Value, json};
     use shipwatch_shared::credentials::{IssuerId, KeyId};
 
@@ -301,7 +301,8 @@ mod tests {
         }
     }
 
-    fn hello() -> AppRef {
+    /// The app of the unit tests' events (also used by `event_data`'s tests).
+    pub(crate) fn hello() -> AppRef {
         AppRef {
             id: "app1".into(),
             name: "Hello".into(),
@@ -309,7 +310,7 @@ mod tests {
         }
     }
 
-    fn version() -> VersionRef {
+    pub(crate) fn version() -> VersionRef {
         VersionRef {
             id: "v1".into(),
             version_string: "2.1".into(),
