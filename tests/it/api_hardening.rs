@@ -15,6 +15,7 @@ shipwatch_tests::on_both_stores!(
     names_with_bidirectional_controls_are_refused,
     a_destination_deletion_that_fails_half_way_leaves_no_orphan_secret,
     validate_and_test_floods_are_refused_with_retry_after,
+    monitored_apps_come_in_pages_without_duplicates_or_gaps,
 );
 
 /// The API's error document with this code, and a message.
@@ -205,4 +206,61 @@ async fn validate_and_test_floods_are_refused_with_retry_after(backend: Backend)
     }
     assert_eq!(sent, 5, "five test messages per destination a minute");
     assert_error(last, 429, "rate_limited");
+}
+
+async fn monitored_apps_come_in_pages_without_duplicates_or_gaps(backend: Backend) {
+    let asc = FakeAsc::start().await;
+    let app = TestApp::start(backend, &asc.base_url()).await;
+    let team = app.create_team("Acme").await;
+    let team_id = shipwatch_service::model::TeamId(team.id.clone());
+    let mut expected = Vec::new();
+    for k in 0..2u64 {
+        let key = shipwatch_tests::test_keys::TestKey::generate();
+        asc.register_key(&key);
+        for a in 0..3u64 {
+            let id = (6_490_000_000 + k * 10 + a).to_string();
+            asc.add_app(
+                &key.issuer_id,
+                shipwatch_tests::fake_asc::FakeApp::new(&id, &format!("App {id}"), "com.example.p"),
+            );
+            expected.push(id);
+        }
+        key.seed_valid(&app.services.stores, &team_id, "paged", chrono::Utc::now())
+            .await;
+    }
+    app.services.sweeper.run().await;
+
+    let mut seen = Vec::new();
+    let mut path = "/v1/apps?limit=4".to_owned();
+    for _ in 0..5 {
+        let (status, page) = app.get(&team.token, &path).await;
+        assert_eq!(status, 200, "{page}");
+        let apps = page["apps"].as_array().cloned().unwrap_or_default();
+        assert!(apps.len() <= 4, "{page}");
+        seen.extend(
+            apps.iter()
+                .filter_map(|a| a["id"].as_str().map(str::to_owned)),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/apps?limit=4&cursor={cursor}"),
+            None => break,
+        }
+    }
+    seen.sort();
+    expected.sort();
+    assert_eq!(seen, expected, "every app once");
+    let (_, all) = app.get(&team.token, "/v1/apps").await;
+    assert_eq!(all["apps"].as_array().map(Vec::len), Some(6));
+    assert_eq!(all["next_cursor"], Value::Null);
+
+    for bad in [
+        "limit=0",
+        "limit=201",
+        "limit=x",
+        "cursor=nonsense!",
+        "limit=1&limit=2",
+    ] {
+        let answer = app.get(&team.token, &format!("/v1/apps?{bad}")).await;
+        assert_error(answer, 400, "invalid_request");
+    }
 }

@@ -6,7 +6,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use shipwatch_service::domain::render::cloud_event;
 use shipwatch_service::queries::{
-    HistoryEvent, HistoryFilter, MAX_EVENTS_LIMIT, MonitoredApp, QueryError,
+    AppsFilter, HistoryEvent, HistoryFilter, MAX_APPS_LIMIT, MAX_EVENTS_LIMIT, MonitoredApp,
+    QueryError,
 };
 
 use crate::ApiState;
@@ -81,12 +82,32 @@ fn event_view(item: &HistoryEvent) -> Value {
     view
 }
 
+#[derive(Deserialize)]
+pub struct AppsParams {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
 pub async fn apps(
     State(state): State<ApiState>,
     TeamAuth(team): TeamAuth,
+    QueryParams(params): QueryParams<AppsParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let apps: Vec<Value> = state.apps.list(&team).await?.iter().map(app_view).collect();
-    Ok(Json(json!({ "apps": apps })))
+    let limit = match params.limit.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(raw.parse::<u32>().map_err(|_| QueryError::InvalidLimit {
+            max: MAX_APPS_LIMIT,
+        })?),
+    };
+    let filter = AppsFilter {
+        limit,
+        cursor: params.cursor,
+    };
+    let page = state.apps.page(&team, filter).await?;
+    let apps: Vec<Value> = page.apps.iter().map(app_view).collect();
+    Ok(Json(
+        json!({ "apps": apps, "next_cursor": page.next_cursor }),
+    ))
 }
 
 fn app_view(app: &MonitoredApp) -> Value {

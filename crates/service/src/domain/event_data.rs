@@ -205,7 +205,6 @@ mod tests {
     /// An event type, data of that type, and the JSON of that data.
     type Variant = (&'static str, EventData, &'static str);
 
-
     fn key() -> TestResult<KeyRef> {
         Ok(KeyRef {
             id: KeyRecordId("key1".into()),

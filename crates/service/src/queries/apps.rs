@@ -61,32 +61,125 @@ impl AppsQuery {
         Self { keys, sweeps }
     }
 
-    /// Key by key (oldest key first), each key's apps in app id order. Keys not swept yet show
-    /// nothing; an unreadable snapshot is logged and skipped.
-    pub async fn list(&self, team: &Team) -> Result<Vec<MonitoredApp>, QueryError> {
+    /// One page of the team's apps: key by key (oldest key first), each key's apps in app id
+    /// order. Keys not swept yet show nothing; an unreadable snapshot is logged and skipped. Only
+    /// the snapshots of the keys the page reaches are read, [`KEYS_PER_READ`] per store call.
+    pub async fn page(&self, team: &Team, filter: AppsFilter) -> Result<AppsPage, QueryError> {
+        let limit = match filter.limit {
+            None => DEFAULT_APPS_LIMIT,
+            Some(n) if (1..=MAX_APPS_LIMIT).contains(&n) => n,
+            Some(_) => {
+                return Err(QueryError::InvalidLimit {
+                    max: MAX_APPS_LIMIT,
+                });
+            }
+        } as usize;
+        let after = match filter.cursor.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(AppsCursor::decode(raw).ok_or(QueryError::InvalidCursor)?),
+        };
         let keys = self.keys.list_keys(&team.id).await?;
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<KeyRecordId> = keys.iter().map(|key| key.id.clone()).collect();
-        let mut snapshots: HashMap<KeyRecordId, serde_json::Value> = self
-            .sweeps
-            .get_snapshots(&ids)
-            .await?
-            .into_iter()
-            .map(|stored| (stored.key_record_id, stored.state))
-            .collect();
+        let start = match &after {
+            None => 0,
+            // A key deleted since the previous page leaves nowhere to go on from.
+            Some(cursor) => keys
+                .iter()
+                .position(|key| key.id == cursor.key)
+                .ok_or(QueryError::InvalidCursor)?,
+        };
+        let ids: Vec<KeyRecordId> = keys[start..].iter().map(|key| key.id.clone()).collect();
         let mut apps = Vec::new();
-        for key in ids {
-            let Some(state) = snapshots.remove(&key) else {
-                continue;
-            };
-            match KeySnapshot::from_json(&state) {
-                Ok(snapshot) => apps.extend(apps_of(&key, &snapshot)),
-                Err(err) => tracing::error!(key = %key, error = %err, "stored snapshot unreadable"),
+        'keys: for chunk in ids.chunks(KEYS_PER_READ) {
+            let mut snapshots: HashMap<KeyRecordId, serde_json::Value> = self
+                .sweeps
+                .get_snapshots(chunk)
+                .await?
+                .into_iter()
+                .map(|stored| (stored.key_record_id, stored.state))
+                .collect();
+            for key in chunk {
+                let Some(state) = snapshots.remove(key) else {
+                    continue;
+                };
+                let snapshot = match KeySnapshot::from_json(&state) {
+                    Ok(snapshot) => snapshot,
+                    Err(err) => {
+                        tracing::error!(key = %key, error = %err, "stored snapshot unreadable");
+                        continue;
+                    }
+                };
+                let seen = apps_of(key, &snapshot)
+                    .into_iter()
+                    .filter(|app| match &after {
+                        Some(cursor) if cursor.key == *key => app.id > cursor.app,
+                        _ => true,
+                    });
+                apps.extend(seen);
+                if apps.len() > limit {
+                    break 'keys;
+                }
             }
         }
-        Ok(apps)
+        let next_cursor = if apps.len() > limit {
+            apps.truncate(limit);
+            apps.last().map(|last| {
+                AppsCursor {
+                    key: last.key.clone(),
+                    app: last.id.clone(),
+                }
+                .encode()
+            })
+        } else {
+            None
+        };
+        Ok(AppsPage { apps, next_cursor })
+    }
+}
+
+/// Which page of `GET /v1/apps`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppsFilter {
+    /// 1 to [`MAX_APPS_LIMIT`]; [`DEFAULT_APPS_LIMIT`] when absent.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppsPage {
+    pub apps: Vec<MonitoredApp>,
+    pub next_cursor: Option<String>,
+}
+
+pub const DEFAULT_APPS_LIMIT: u32 = 100;
+pub const MAX_APPS_LIMIT: u32 = 200;
+/// Keys whose snapshots one store call reads.
+pub const KEYS_PER_READ: usize = 100;
+
+/// The last app of a page: its key and app id.
+struct AppsCursor {
+    key: KeyRecordId,
+    app: String,
+}
+
+impl AppsCursor {
+    fn encode(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("{}\n{}", self.key, self.app))
+    }
+
+    fn decode(raw: &str) -> Option<Self> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(raw)
+            .ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (key, app) = text.split_once('\n')?;
+        Some(Self {
+            key: KeyRecordId(key.to_owned()),
+            app: app.to_owned(),
+        })
     }
 }
 

@@ -4,7 +4,10 @@
 pub mod apps;
 pub mod history;
 
-pub use apps::{AppsQuery, CurrentVersion, MonitoredApp, RecentBuild};
+pub use apps::{
+    AppsFilter, AppsPage, AppsQuery, CurrentVersion, DEFAULT_APPS_LIMIT, MAX_APPS_LIMIT,
+    MonitoredApp, RecentBuild,
+};
 pub use history::{
     HistoryDelivery, HistoryEvent, HistoryFilter, HistoryPage, HistoryQuery, MAX_EVENTS_LIMIT,
 };
