@@ -1,4 +1,4 @@
-//! Key lifecycle end to end through the HTTP API (contract sections 1-2), on both store adapters:
+//! Key lifecycle end to end through the HTTP API (docs/openapi.yaml), on both store adapters:
 //! uploads (JSON and multipart), every validation outcome, every 4xx code, tenant isolation,
 //! deletion, half-way failures, and no key material in any response or log line.
 

@@ -1,5 +1,5 @@
 //! The sweep end to end, on both store adapters (embedded, and DynamoDB + Secrets Manager on moto):
-//! H1's fake App Store Connect (every token verified independently, every query checked against
+//! the fake App Store Connect of `tests/src/fake_asc.rs` (every token verified independently, every query checked against
 //! Apple's spec) with scripted transitions, the app wired as `shipwatch-local` wires it (key
 //! uploaded and validated, webhook destination and workflow created through the HTTP API), real
 //! HTTP delivery to a local receiver whose signatures are verified, and one manual clock shared by
