@@ -1,6 +1,7 @@
 //! The local HTTP server, with the limits a server exposed to the internet needs (axum's `serve`
-//! has none): a deadline for a client's request headers, a deadline for its whole request, and a
-//! cap on open connections, so slow or half-open clients cannot take the API down.
+//! has none): a deadline for a client's request headers, one for its request body, and a cap on
+//! open connections, so slow or half-open clients cannot take the API down. Handlers themselves
+//! are not cut off (an inline `POST /v1/sweeps` may take longer than any client deadline).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,8 +18,9 @@ use tokio::sync::Semaphore;
 pub struct ServeLimits {
     /// A client that has not sent its request headers by then is disconnected.
     pub header_read_timeout: Duration,
-    /// A request (body included) that has not been answered by then gets 408.
-    pub request_timeout: Duration,
+    /// A request body that has not arrived by then is a read error: the API answers 400
+    /// `invalid_request` in its error JSON.
+    pub body_read_timeout: Duration,
     /// Connections open at once; a connection beyond it is closed at once.
     pub max_connections: usize,
 }
@@ -27,7 +29,7 @@ impl Default for ServeLimits {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(20),
             max_connections: 1024,
         }
     }
@@ -40,9 +42,8 @@ pub async fn serve(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        limits.request_timeout,
+    let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        limits.body_read_timeout,
     ));
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();

@@ -709,3 +709,51 @@ async fn kill_9_at_random_points_loses_no_event_and_records_none_twice() {
     let (exit, _) = process.terminate();
     assert!(exit.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_arrives_gets_the_api_error_in_time() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let asc = FakeAsc::start().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let process = LocalProcess::start(&data_dir.path().join("state"), &asc.base_url());
+    process.wait_until_healthy(&http).await;
+    let admin = admin_token_in(&process.logs()).expect("admin token");
+    let address = process.base_url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /v1/teams HTTP/1.1\r\nHost: shipwatch\r\nAuthorization: Bearer {admin}\r\n\
+         Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{{\"na"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut buffer = [0u8; 1024];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    answer.extend_from_slice(&buffer[..n]);
+                    if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}}") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "answered within the body deadline");
+    assert!(
+        started.elapsed() >= Duration::from_secs(15),
+        "the server waited for the body first"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.starts_with("HTTP/1.1 400"),
+        "a 400 answer, not a hang: {text}"
+    );
+    assert!(text.contains("\"error\""), "the API's error JSON: {text}");
+    let (exit, logs) = process.terminate();
+    assert!(exit.success(), "{logs}");
+}
