@@ -1,10 +1,12 @@
 //! shipwatch adapters: App Store Connect accounts, the embedded store (SQLite + secret files),
 //! DynamoDB + Secrets Manager, the SQS shard queue and HTTP delivery. Each implements ports of
-//! `shipwatch_service` (`ports`, `accounts`, `fanout::ShardQueue`).
+//! `shipwatch_service` (`ports`, `accounts`, `fanout::ShardQueue`). The embedded store is the
+//! `embedded` feature (default on; the Lambda functions build without it).
 
 pub mod app_store_connect;
 pub mod aws;
 pub mod delivery;
+#[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod log_lines;
 pub mod queue;

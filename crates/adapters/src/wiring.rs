@@ -161,8 +161,16 @@ impl Services {
 /// The store adapters the settings name.
 pub async fn stores_for(settings: &Settings) -> Result<Stores, WiringError> {
     match settings.store {
+        #[cfg(feature = "embedded")]
         StoreKind::Embedded => crate::embedded::stores(&settings.data_dir)
             .map_err(|e| WiringError::Store(e.to_string())),
+        #[cfg(not(feature = "embedded"))]
+        StoreKind::Embedded => Err(WiringError::Config(ConfigError::Invalid {
+            name: "SHIPWATCH_STORE",
+            reason: "this build has no embedded store (shipwatch-adapters without its `embedded` \
+                     feature, as in the Lambda functions); set SHIPWATCH_STORE=aws"
+                .into(),
+        })),
         StoreKind::Aws => {
             let table = settings
                 .table_name
