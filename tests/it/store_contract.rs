@@ -43,6 +43,7 @@ macro_rules! contract {
 contract!(
     teams_are_found_by_id_and_token_hash,
     keys_are_listed_and_isolated_by_team,
+    every_key_is_listed_once_across_small_pages,
     key_id_is_unique_per_team,
     key_updates_are_conditional_on_revision,
     deleting_a_key_frees_its_key_id_and_drops_its_snapshot,
@@ -189,13 +190,43 @@ async fn keys_are_listed_and_isolated_by_team(stores: Stores) {
         vec![b_key.clone()]
     );
 
-    let all: HashSet<KeyRecordId> = ok("list all", stores.keys.list_all_keys().await)
+    let all: HashSet<KeyRecordId> = list_every_key(stores.keys.as_ref(), 1000)
+        .await
         .into_iter()
         .map(|k| k.id)
         .collect();
     let expected: HashSet<KeyRecordId> =
         [a_late.id.clone(), a_early.id.clone(), b_key.id.clone()].into();
     assert_eq!(all, expected);
+}
+
+async fn every_key_is_listed_once_across_small_pages(stores: Stores) {
+    let teams = [team("paging-a"), team("paging-b")];
+    for t in &teams {
+        ok("team", stores.teams.insert_team(t).await);
+    }
+    let mut expected = HashSet::new();
+    for n in 0..23 {
+        let key = api_key(&teams[n % 2].id, &format!("PAGE{n:06}"), n as i64);
+        ok("insert", stores.keys.insert_key(&key).await);
+        expected.insert(key.id);
+    }
+    for page_size in [1, 2, 5, 23, 100] {
+        let listed = list_every_key(stores.keys.as_ref(), page_size).await;
+        let ids: Vec<KeyRecordId> = listed.into_iter().map(|k| k.id).collect();
+        let unique: HashSet<KeyRecordId> = ids.iter().cloned().collect();
+        assert_eq!(
+            ids.len(),
+            unique.len(),
+            "a key listed twice at page size {page_size}"
+        );
+        assert_eq!(unique, expected, "page size {page_size}");
+    }
+    let garbage = stores.keys.list_keys_page(Some("not a cursor"), 5).await;
+    assert!(
+        matches!(garbage, Err(StoreError::Corrupt(_))),
+        "{garbage:?}"
+    );
 }
 
 async fn key_id_is_unique_per_team(stores: Stores) {
@@ -1175,6 +1206,82 @@ async fn embedded_snapshots_of_more_keys_than_one_statement_binds() {
         .unwrap_or_else(|e| panic!("open embedded store: {e}"));
     let (team, _) = team_with_key(&stores).await;
     snapshots_of_keys(&stores, &team, 2_100).await;
+}
+
+/// DynamoDB spreads the key index over several partitions, and still lists key items written
+/// before that (all in the one `KEYS` partition) until they are rewritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_key_index_is_spread_and_still_lists_keys_of_the_single_partition() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let moto = shipwatch_tests::moto::moto().await;
+    let table = moto.fresh_table("key-index").await;
+    let stores = shipwatch_adapters::aws::aws_stores(&moto.sdk_config(), &table).await;
+    let owner = team("key-index");
+    ok("team", stores.teams.insert_team(&owner).await);
+    let keys: Vec<ApiKeyRecord> = (0..12)
+        .map(|n| api_key(&owner.id, &format!("IDX{n:07}"), n))
+        .collect();
+    for key in &keys {
+        ok("insert", stores.keys.insert_key(key).await);
+    }
+    let dynamo = moto.dynamodb();
+    let partition_of = |id: &KeyRecordId| {
+        let dynamo = dynamo.clone();
+        let table = table.clone();
+        let pk = format!("KEY#{id}");
+        async move {
+            let item = dynamo
+                .get_item()
+                .table_name(table)
+                .key("pk", AttributeValue::S(pk))
+                .key("sk", AttributeValue::S("KEY".into()))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("get item: {e}"))
+                .item
+                .unwrap_or_else(|| panic!("key item missing"));
+            item.get("gsi1pk")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        }
+    };
+    let mut partitions = HashSet::new();
+    for key in &keys {
+        partitions.insert(partition_of(&key.id).await);
+    }
+    assert!(
+        partitions.len() > 1,
+        "12 keys in one index partition: {partitions:?}"
+    );
+    // Move three items back into the partition every key item had before.
+    for key in &keys[..3] {
+        dynamo
+            .update_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(format!("KEY#{}", key.id)))
+            .key("sk", AttributeValue::S("KEY".into()))
+            .update_expression("SET gsi1pk = :legacy")
+            .expression_attribute_values(":legacy", AttributeValue::S("KEYS".into()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("update item: {e}"));
+    }
+    let listed: HashSet<KeyRecordId> = list_every_key(stores.keys.as_ref(), 4)
+        .await
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    let expected: HashSet<KeyRecordId> = keys.iter().map(|k| k.id.clone()).collect();
+    assert_eq!(listed, expected);
+    // Rewriting a key puts it back into its own partition.
+    let mut moved = keys[0].clone();
+    moved.revision += 1;
+    ok(
+        "update",
+        stores.keys.update_key(&moved, keys[0].revision).await,
+    );
+    assert_ne!(partition_of(&moved.id).await, "KEYS");
 }
 
 /// Folder and file modes of the embedded store, and secrets kept out of the database.

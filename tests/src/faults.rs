@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use shipwatch_service::model::{
-    ApiKeyRecord, Destination, DestinationId, KeyRecordId, SecretName, SecretValue, TeamId,
+    ApiKeyRecord, Destination, DestinationId, KeyRecordId, Page, SecretName, SecretValue, TeamId,
 };
 use shipwatch_service::ports::{
     DestinationStore, KeyStore, SecretStore, StoreError, StoreResult, Stores,
@@ -76,8 +76,12 @@ impl KeyStore for FaultyKeys {
     async fn list_keys(&self, team: &TeamId) -> StoreResult<Vec<ApiKeyRecord>> {
         self.inner.list_keys(team).await
     }
-    async fn list_all_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
-        self.inner.list_all_keys().await
+    async fn list_keys_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<ApiKeyRecord>> {
+        self.inner.list_keys_page(cursor, limit).await
     }
     async fn update_key(&self, key: &ApiKeyRecord, expected_revision: u64) -> StoreResult<()> {
         self.inner.update_key(key, expected_revision).await

@@ -218,3 +218,26 @@ pub fn big_snapshot(key: &ApiKeyRecord, version: u64, apps: usize) -> StoredSnap
         updated_at: at(version as i64),
     }
 }
+
+/// Every key of every team, through `KeyStore::list_keys_page` with pages of `page_size`;
+/// panics on a store error or on a listing that does not end.
+pub async fn list_every_key(
+    keys: &dyn shipwatch_service::ports::KeyStore,
+    page_size: usize,
+) -> Vec<ApiKeyRecord> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..100_000 {
+        let page = keys
+            .list_keys_page(cursor.as_deref(), page_size)
+            .await
+            .unwrap_or_else(|e| panic!("list keys page: {e}"));
+        assert!(page.items.len() <= page_size, "a page over its limit");
+        all.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return all,
+        }
+    }
+    panic!("the key listing never ended");
+}

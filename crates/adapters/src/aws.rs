@@ -23,8 +23,8 @@ use tokio::task::JoinSet;
 pub use secrets::AwsSecretStore;
 
 use crate::store_support::{
-    EventPosition, check_next_revision, due_key, due_upper_bound, effective_limit, event_position,
-    search_needle, search_text, time_key, to_json,
+    EventPosition, KeyListPosition, check_next_revision, due_key, due_upper_bound, effective_limit,
+    event_position, key_list_sort_key, search_needle, search_text, time_key, to_json,
 };
 use codec::*;
 
@@ -201,11 +201,8 @@ fn key_item(key: &ApiKeyRecord) -> StoreResult<Item> {
     );
     item.insert(REVISION.into(), n(key.revision));
     item.insert(BODY.into(), s(to_json("key", key)?));
-    item.insert(GSI1PK.into(), s(keys::ALL_KEYS));
-    item.insert(
-        GSI1SK.into(),
-        s(format!("{}#{}", time_key(key.created_at), key.id)),
-    );
+    item.insert(GSI1PK.into(), s(keys::key_index_partition(&key.id.0)));
+    item.insert(GSI1SK.into(), s(key_list_sort_key(key)));
     Ok(item)
 }
 
@@ -787,17 +784,67 @@ impl KeyStore for AwsStore {
         Ok(keys)
     }
 
-    async fn list_all_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
-            .key_condition_expression("#gpk = :gpk")
-            .expression_attribute_names("#gpk", GSI1PK)
-            .expression_attribute_values(":gpk", s(keys::ALL_KEYS));
-        let items = self.query_all("list all keys", query).await?;
-        items.iter().map(|item| body("key", item)).collect()
+    async fn list_keys_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<ApiKeyRecord>> {
+        let limit = limit.max(1);
+        let mut position = match cursor {
+            Some(cursor) => KeyListPosition::from_cursor(cursor)?,
+            None => KeyListPosition {
+                partition: 0,
+                after: None,
+            },
+        };
+        let mut items = Vec::with_capacity(limit);
+        // The index partitions are read one after the other; a page may span several.
+        while let Some(partition) = keys::key_index_partition_name(position.partition) {
+            let wanted = i32::try_from(limit - items.len()).unwrap_or(i32::MAX);
+            let start = position.after.as_ref().map(|after| {
+                // A GSI query resumes from the index key and the table key of the last item.
+                let id = after.split_once('#').map(|(_, id)| id).unwrap_or_default();
+                let mut start = primary_key(keys::key(id), keys::KEY_SK);
+                start.insert(GSI1PK.into(), s(partition.clone()));
+                start.insert(GSI1SK.into(), s(after.clone()));
+                start
+            });
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#gpk = :gpk")
+                .expression_attribute_names("#gpk", GSI1PK)
+                .expression_attribute_values(":gpk", s(partition))
+                .limit(wanted)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| dynamo_error("list all keys", e))?;
+            for item in page.items.unwrap_or_default() {
+                items.push(body::<ApiKeyRecord>("key", &item)?);
+            }
+            let partition_done = page.last_evaluated_key.is_none_or(|key| key.is_empty());
+            position = if partition_done {
+                KeyListPosition {
+                    partition: position.partition + 1,
+                    after: None,
+                }
+            } else {
+                KeyListPosition {
+                    partition: position.partition,
+                    after: items.last().map(key_list_sort_key),
+                }
+            };
+            if items.len() >= limit {
+                break;
+            }
+        }
+        let next_cursor = keys::key_index_partition_name(position.partition)
+            .is_some()
+            .then(|| position.to_cursor());
+        Ok(Page { items, next_cursor })
     }
 
     async fn update_key(&self, key: &ApiKeyRecord, expected_revision: u64) -> StoreResult<()> {

@@ -20,8 +20,8 @@ use shipwatch_service::ports::*;
 pub use secrets::EmbeddedSecretStore;
 
 use crate::store_support::{
-    EventPosition, check_next_revision, due_key, due_upper_bound, effective_limit, event_position,
-    from_json, search_needle, search_text, time_key, to_json,
+    EventPosition, KeyListPosition, check_next_revision, due_key, due_upper_bound, effective_limit,
+    event_position, from_json, key_list_sort_key, search_needle, search_text, time_key, to_json,
 };
 
 /// File name of the database inside the data folder.
@@ -405,18 +405,47 @@ impl KeyStore for EmbeddedStore {
         decode_rows("key", bodies)
     }
 
-    async fn list_all_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+    async fn list_keys_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<ApiKeyRecord>> {
+        let after = match cursor {
+            Some(cursor) => KeyListPosition::from_cursor(cursor)?.after,
+            None => None,
+        };
+        // Keyset paging on the (created_key, id) index; one row more than asked tells whether
+        // another page follows.
+        let (created_after, id_after) = match after.as_deref().and_then(|a| a.split_once('#')) {
+            Some((created, id)) => (created.to_owned(), id.to_owned()),
+            None => (String::new(), String::new()),
+        };
+        let fetch = i64::try_from(limit.max(1).saturating_add(1)).unwrap_or(i64::MAX);
         let bodies = self
             .run(move |c| {
                 query_bodies(
                     c,
                     "list keys",
-                    "SELECT body FROM api_keys ORDER BY created_key, id",
-                    [],
+                    "SELECT body FROM api_keys WHERE (created_key, id) > (?1, ?2)
+                     ORDER BY created_key, id LIMIT ?3",
+                    params![created_after, id_after, fetch],
                 )
             })
             .await?;
-        decode_rows("key", bodies)
+        let mut items: Vec<ApiKeyRecord> = decode_rows("key", bodies)?;
+        let more = items.len() > limit.max(1);
+        items.truncate(limit.max(1));
+        let next_cursor = match items.last() {
+            Some(last) if more => Some(
+                KeyListPosition {
+                    partition: 0,
+                    after: Some(key_list_sort_key(last)),
+                }
+                .to_cursor(),
+            ),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
     }
 
     async fn update_key(&self, key: &ApiKeyRecord, expected_revision: u64) -> StoreResult<()> {

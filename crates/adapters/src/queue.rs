@@ -123,9 +123,9 @@ fn batches(shards: &[SweepShard]) -> Result<Vec<Vec<SendMessageBatchRequestEntry
             serde_json::to_string(shard).map_err(|err| QueueError::Encode(err.to_string()))?;
         if body.len() > MAX_BATCH_BYTES {
             return Err(QueueError::Encode(format!(
-                "shard {} of {} is {} bytes, over SQS's message limit; lower SWEEP_SHARD_SIZE",
+                "shard {} of sweep {} is {} bytes, over SQS's message limit; lower SWEEP_SHARD_SIZE",
                 shard.shard,
-                shard.of,
+                shard.sweep_id,
                 body.len()
             )));
         }
@@ -175,7 +175,6 @@ mod tests {
         SweepShard {
             sweep_id: "s".into(),
             shard: number,
-            of: 99,
             planned_at: Utc::now(),
             key_ids: (0..keys)
                 .map(|i| KeyRecordId(format!("{:036}", i)))

@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use shipwatch_service::model::{DeliveryRecord, DeliveryStatus, EventRecord};
+use shipwatch_service::model::{ApiKeyRecord, DeliveryRecord, DeliveryStatus, EventRecord};
 use shipwatch_service::ports::{StoreError, StoreResult};
 
 /// History page size when the query does not say.
@@ -69,6 +69,46 @@ impl EventPosition {
             event_id: event_id.to_owned(),
         })
     }
+}
+
+/// Where a listing of every key stopped: the key index partition it is in (DynamoDB spreads the
+/// index over several; SQLite has one, 0) and the last key returned there, as `<time_key of its
+/// creation>#<id>` (the order within a partition). The opaque cursor of `KeyStore::list_keys_page`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyListPosition {
+    pub partition: u32,
+    /// `None`: the partition has not been read yet.
+    pub after: Option<String>,
+}
+
+impl KeyListPosition {
+    pub fn to_cursor(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!(
+            "{}|{}",
+            self.partition,
+            self.after.as_deref().unwrap_or_default()
+        ))
+    }
+
+    /// A cursor that was not made here is [`StoreError::Corrupt`], like a bad history cursor.
+    pub fn from_cursor(cursor: &str) -> StoreResult<Self> {
+        let invalid = || StoreError::Corrupt("invalid key listing cursor".to_owned());
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        let (partition, after) = text.split_once('|').ok_or_else(invalid)?;
+        let partition = partition.parse().map_err(|_| invalid())?;
+        let after = match after {
+            "" => None,
+            after if after.contains('#') => Some(after.to_owned()),
+            _ => return Err(invalid()),
+        };
+        Ok(Self { partition, after })
+    }
+}
+
+/// A key's place in the key listing order: `<time_key(created_at)>#<id>`.
+pub fn key_list_sort_key(key: &ApiKeyRecord) -> String {
+    format!("{}#{}", time_key(key.created_at), key.id)
 }
 
 /// Lowercased text that free-text search looks at: the summary and every scalar of `data`.
@@ -171,6 +211,29 @@ mod tests {
         assert_eq!(decoded.ok(), Some(position));
         assert!(EventPosition::from_cursor("not a cursor").is_err());
         assert!(EventPosition::from_cursor(&URL_SAFE_NO_PAD.encode("x#y")).is_err());
+    }
+
+    #[test]
+    fn key_listing_cursor_round_trips_and_rejects_garbage() {
+        for position in [
+            KeyListPosition {
+                partition: 0,
+                after: None,
+            },
+            KeyListPosition {
+                partition: 15,
+                after: Some(format!("{}#key-1", time_key(DateTime::<Utc>::UNIX_EPOCH))),
+            },
+        ] {
+            assert_eq!(
+                KeyListPosition::from_cursor(&position.to_cursor()).ok(),
+                Some(position)
+            );
+        }
+        for garbage in ["", "x|", "1|nohash", "-1|"] {
+            assert!(KeyListPosition::from_cursor(&URL_SAFE_NO_PAD.encode(garbage)).is_err());
+        }
+        assert!(KeyListPosition::from_cursor("not base64!").is_err());
     }
 
     #[test]

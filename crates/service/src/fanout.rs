@@ -15,7 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use shipwatch_shared::clock::Clock;
 
-use crate::model::KeyRecordId;
+use crate::model::{ApiKeyRecord, KeyRecordId};
 use crate::sweep::{SweepReport, SweepService};
 
 /// `SWEEP_SHARD_SIZE` when unset. A key costs 2-3 sequential App Store Connect requests (about
@@ -33,10 +33,9 @@ pub const MAX_SHARD_SIZE: usize = 5000;
 pub struct SweepShard {
     /// The scheduled sweep this shard belongs to (for logs).
     pub sweep_id: String,
-    /// 1-based position among the sweep's shards.
+    /// 1-based position among the sweep's shards (the sweep plans while it lists keys, so the
+    /// number of shards is known only at the end: see [`FanoutReport`]).
     pub shard: u32,
-    /// How many shards the sweep has.
-    pub of: u32,
     /// When the sweep was planned; a shard older than [`FanoutConfig::shard_max_age`] is dropped.
     pub planned_at: DateTime<Utc>,
     pub key_ids: Vec<KeyRecordId>,
@@ -65,45 +64,61 @@ pub trait ShardQueue: Send + Sync {
     async fn enqueue(&self, shards: &[SweepShard]) -> Result<(), QueueError>;
 }
 
-/// How the sweep of a set of keys is carried out.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SweepPlan {
-    /// Everything fits in one invocation.
-    Inline,
-    Shards(Vec<SweepShard>),
+/// Cuts a stream of key ids into shards of `shard_size` keys (the last one may be smaller), in
+/// order, as the ids arrive: the planner of every fanned-out sweep holds one shard at a time,
+/// however many keys there are. Pure.
+#[derive(Debug)]
+pub struct ShardPlanner {
+    shard_size: usize,
+    sweep_id: String,
+    planned_at: DateTime<Utc>,
+    planned: u32,
+    filling: Vec<KeyRecordId>,
 }
 
-/// Splits `keys` into shards of at most `shard_size` keys (sizes differ by at most one), in
-/// order; [`SweepPlan::Inline`] when they fit in one. Pure: the planner of every scheduled sweep.
-pub fn plan(
-    keys: &[KeyRecordId],
-    shard_size: usize,
-    sweep_id: &str,
-    planned_at: DateTime<Utc>,
-) -> SweepPlan {
-    let shard_size = shard_size.max(1);
-    if keys.len() <= shard_size {
-        return SweepPlan::Inline;
-    }
-    let count = keys.len().div_ceil(shard_size);
-    let (base, larger) = (keys.len() / count, keys.len() % count);
-    let of = u32::try_from(count).unwrap_or(u32::MAX);
-    let mut rest = keys;
-    let mut shards = Vec::with_capacity(count);
-    for index in 0..count {
-        let size = base + usize::from(index < larger);
-        let (part, tail) = rest.split_at(size);
-        rest = tail;
-        shards.push(SweepShard {
+impl ShardPlanner {
+    pub fn new(shard_size: usize, sweep_id: &str, planned_at: DateTime<Utc>) -> Self {
+        Self {
+            shard_size: shard_size.max(1),
             sweep_id: sweep_id.to_owned(),
-            shard: u32::try_from(index + 1).unwrap_or(u32::MAX),
-            of,
             planned_at,
-            key_ids: part.to_vec(),
-        });
+            planned: 0,
+            filling: Vec::new(),
+        }
     }
-    SweepPlan::Shards(shards)
+
+    /// Adds a key; answers the shard it completes.
+    pub fn push(&mut self, key: KeyRecordId) -> Option<SweepShard> {
+        if self.filling.capacity() == 0 {
+            self.filling.reserve_exact(self.shard_size);
+        }
+        self.filling.push(key);
+        (self.filling.len() >= self.shard_size).then(|| self.cut())
+    }
+
+    /// The last, partly filled shard, if any.
+    pub fn finish(mut self) -> Option<SweepShard> {
+        (!self.filling.is_empty()).then(|| self.cut())
+    }
+
+    /// Shards cut so far.
+    pub fn planned(&self) -> u32 {
+        self.planned
+    }
+
+    fn cut(&mut self) -> SweepShard {
+        self.planned = self.planned.saturating_add(1);
+        SweepShard {
+            sweep_id: self.sweep_id.clone(),
+            shard: self.planned,
+            planned_at: self.planned_at,
+            key_ids: std::mem::take(&mut self.filling),
+        }
+    }
 }
+
+/// Shards handed to the queue in one call (SQS takes ten messages a batch).
+const SHARDS_PER_ENQUEUE: usize = 10;
 
 /// Tuning of the fan-out.
 #[derive(Clone, Debug)]
@@ -150,7 +165,6 @@ pub struct FanoutReport {
 pub struct ShardOutcome {
     pub sweep_id: String,
     pub shard: u32,
-    pub of: u32,
     /// Dropped unswept because it was older than [`FanoutConfig::shard_max_age`].
     pub stale: bool,
     pub report: SweepReport,
@@ -193,42 +207,66 @@ impl FanoutSweep {
     }
 
     /// A scheduled (or on-demand) sweep: due re-validations, then every sweepable key inline when
-    /// they fit in one shard or no queue is configured, otherwise planned and queued.
+    /// they fit in one shard or no queue is configured, otherwise planned into shards and queued
+    /// while the keys are listed, a page at a time (memory stays that of a page and a shard
+    /// whatever the number of keys).
     pub async fn on_schedule(&self) -> ScheduledSweep {
         let Some(queue) = &self.queue else {
             return ScheduledSweep::Inline(self.sweeper.run().await);
         };
-        let (revalidated, keys) = self.sweeper.keys_to_sweep().await;
-        let ids: Vec<KeyRecordId> = keys.iter().map(|key| key.id.clone()).collect();
         let sweep_id = uuid::Uuid::new_v4().to_string();
-        let shards = match plan(&ids, self.config.shard_size, &sweep_id, self.clock.now()) {
-            SweepPlan::Inline => {
-                let mut report = self.sweeper.sweep_records(keys).await;
-                report.keys_revalidated = revalidated;
-                report.delivery_attempts = self.sweeper.deliver_due().await;
-                tracing::info!(?report, "sweep finished inline");
-                return ScheduledSweep::Inline(report);
-            }
-            SweepPlan::Shards(shards) => shards,
+        let mut planner = ShardPlanner::new(self.config.shard_size, &sweep_id, self.clock.now());
+        // Keys are held until there are more than one shard's worth: then the sweep fans out.
+        let mut held: Option<Vec<ApiKeyRecord>> = Some(Vec::new());
+        let mut ready = Vec::with_capacity(SHARDS_PER_ENQUEUE);
+        let mut report = FanoutReport {
+            sweep_id: sweep_id.clone(),
+            ..FanoutReport::default()
         };
-        let shards_enqueued = match queue.enqueue(&shards).await {
-            Ok(()) => shards.len(),
-            Err(QueueError::Partial { failed, total, .. }) => {
-                tracing::error!(sweep = %sweep_id, failed, total, "some shards could not be queued; their keys wait for the next sweep");
-                total.saturating_sub(failed)
+        let mut cursor = None;
+        while let Some(page) = self.sweeper.keys_page(cursor.as_deref()).await {
+            report.keys_revalidated += page.revalidated;
+            report.keys += page.sweepable.len();
+            let fanning_out = match held.as_mut() {
+                Some(keys) => {
+                    keys.extend(page.sweepable);
+                    keys.len() > self.config.shard_size
+                }
+                None => {
+                    ready.extend(
+                        page.sweepable
+                            .into_iter()
+                            .filter_map(|k| planner.push(k.id)),
+                    );
+                    false
+                }
+            };
+            if fanning_out && let Some(keys) = held.take() {
+                ready.extend(keys.into_iter().filter_map(|k| planner.push(k.id)));
             }
-            Err(err) => {
-                tracing::error!(sweep = %sweep_id, error = %err, "shards could not be queued; their keys wait for the next sweep");
-                0
+            if ready.len() >= SHARDS_PER_ENQUEUE {
+                report.shards_enqueued += enqueue(queue.as_ref(), &sweep_id, &ready).await;
+                ready.clear();
             }
-        };
-        let report = FanoutReport {
-            sweep_id,
-            keys: ids.len(),
-            shards: shards.len(),
-            shards_enqueued,
-            keys_revalidated: revalidated,
-        };
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        if let Some(keys) = held {
+            let revalidated = report.keys_revalidated;
+            let mut report = self.sweeper.sweep_records(keys).await;
+            report.keys_revalidated = revalidated;
+            report.delivery_attempts = self.sweeper.deliver_due().await;
+            tracing::info!(?report, "sweep finished inline");
+            return ScheduledSweep::Inline(report);
+        }
+        let cut_before_last = planner.planned();
+        let last = planner.finish();
+        report.shards =
+            usize::try_from(cut_before_last).unwrap_or(usize::MAX) + usize::from(last.is_some());
+        ready.extend(last);
+        report.shards_enqueued += enqueue(queue.as_ref(), &sweep_id, &ready).await;
         tracing::info!(?report, "sweep fanned out");
         ScheduledSweep::FannedOut(report)
     }
@@ -237,23 +275,21 @@ impl FanoutSweep {
     pub async fn run_shard(&self, shard: &SweepShard) -> ShardOutcome {
         let age = self.clock.now() - shard.planned_at;
         if age > self.config.shard_max_age {
-            tracing::warn!(sweep = %shard.sweep_id, shard = shard.shard, of = shard.of,
+            tracing::warn!(sweep = %shard.sweep_id, shard = shard.shard,
                 age_seconds = age.num_seconds(),
                 "shard too old; dropped (newer sweeps cover its keys). Consumers are falling behind: raise the queue's maximum concurrency or the schedule interval");
             return ShardOutcome {
                 sweep_id: shard.sweep_id.clone(),
                 shard: shard.shard,
-                of: shard.of,
                 stale: true,
                 report: SweepReport::default(),
             };
         }
         let report = self.sweeper.run_for_keys(&shard.key_ids).await;
-        tracing::info!(sweep = %shard.sweep_id, shard = shard.shard, of = shard.of, ?report, "shard swept");
+        tracing::info!(sweep = %shard.sweep_id, shard = shard.shard, ?report, "shard swept");
         ShardOutcome {
             sweep_id: shard.sweep_id.clone(),
             shard: shard.shard,
-            of: shard.of,
             stale: false,
             report,
         }
@@ -270,6 +306,25 @@ impl FanoutSweep {
     }
 }
 
+/// Queues `shards`; answers how many the queue accepted (the others' keys wait for the next
+/// sweep).
+async fn enqueue(queue: &dyn ShardQueue, sweep_id: &str, shards: &[SweepShard]) -> usize {
+    if shards.is_empty() {
+        return 0;
+    }
+    match queue.enqueue(shards).await {
+        Ok(()) => shards.len(),
+        Err(QueueError::Partial { failed, total, .. }) => {
+            tracing::error!(sweep = %sweep_id, failed, total, "some shards could not be queued; their keys wait for the next sweep");
+            total.saturating_sub(failed)
+        }
+        Err(err) => {
+            tracing::error!(sweep = %sweep_id, error = %err, "shards could not be queued; their keys wait for the next sweep");
+            0
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -282,61 +337,60 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn keys_that_fit_in_one_shard_are_swept_inline() {
-        let now = Utc::now();
-        for count in [0, 1, 199, 200] {
-            assert_eq!(
-                plan(&ids(count), 200, "s", now),
-                SweepPlan::Inline,
-                "{count}"
-            );
-        }
+    fn planned(keys: &[KeyRecordId], size: usize) -> Vec<SweepShard> {
+        let mut planner = ShardPlanner::new(size, "sweep-1", Utc::now());
+        let mut shards: Vec<SweepShard> = keys
+            .iter()
+            .filter_map(|k| planner.push(k.clone()))
+            .collect();
+        shards.extend(planner.finish());
+        shards
     }
 
     #[test]
-    fn shards_are_disjoint_complete_balanced_and_bounded() {
-        let now = Utc::now();
+    fn no_keys_make_no_shard() {
+        assert!(planned(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn shards_are_disjoint_complete_in_order_and_full_but_the_last() {
         for size in [1, 2, 3, 7, 200, 1000] {
-            for count in [size + 1, 2 * size, 2 * size + 1, 10 * size - 1, 5003] {
-                if count <= size {
-                    continue;
-                }
+            for count in [
+                1,
+                size,
+                size + 1,
+                2 * size,
+                2 * size + 1,
+                10 * size - 1,
+                5003,
+            ] {
                 let keys = ids(count);
-                let SweepPlan::Shards(shards) = plan(&keys, size, "sweep-1", now) else {
-                    panic!("{count} keys of at most {size} per shard must be sharded");
-                };
+                let shards = planned(&keys, size);
                 assert_eq!(shards.len(), count.div_ceil(size), "{count}/{size}");
-                let of = shards.len() as u32;
                 let mut seen = HashSet::new();
                 let mut in_order = Vec::new();
                 for (index, shard) in shards.iter().enumerate() {
                     assert_eq!(shard.shard, index as u32 + 1);
-                    assert_eq!(shard.of, of);
                     assert_eq!(shard.sweep_id, "sweep-1");
+                    let last = index + 1 == shards.len();
                     assert!(!shard.key_ids.is_empty() && shard.key_ids.len() <= size);
+                    assert!(
+                        last || shard.key_ids.len() == size,
+                        "{count}/{size}: shard {index}"
+                    );
                     for id in &shard.key_ids {
                         assert!(seen.insert(id.clone()), "{id} in two shards");
                     }
                     in_order.extend(shard.key_ids.iter().cloned());
                 }
                 assert_eq!(in_order, keys, "every key exactly once, in order");
-                let sizes: Vec<usize> = shards.iter().map(|s| s.key_ids.len()).collect();
-                let (min, max) = (sizes.iter().min(), sizes.iter().max());
-                assert!(
-                    max.zip(min).is_some_and(|(max, min)| max - min <= 1),
-                    "{sizes:?}"
-                );
             }
         }
     }
 
     #[test]
     fn a_zero_shard_size_is_treated_as_one() {
-        let SweepPlan::Shards(shards) = plan(&ids(3), 0, "s", Utc::now()) else {
-            panic!("3 keys at 1 per shard");
-        };
-        assert_eq!(shards.len(), 3);
+        assert_eq!(planned(&ids(3), 0).len(), 3);
     }
 
     #[test]
@@ -344,15 +398,23 @@ mod tests {
         let shard = SweepShard {
             sweep_id: "s".into(),
             shard: 2,
-            of: 3,
             planned_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default(),
             key_ids: ids(2),
         };
         let body = serde_json::to_string(&shard).unwrap_or_default();
         assert_eq!(
             body,
-            r#"{"sweep_id":"s","shard":2,"of":3,"planned_at":"2027-01-15T08:00:00Z","key_ids":["key-0","key-1"]}"#
+            r#"{"sweep_id":"s","shard":2,"planned_at":"2027-01-15T08:00:00Z","key_ids":["key-0","key-1"]}"#
         );
-        assert_eq!(serde_json::from_str::<SweepShard>(&body).ok(), Some(shard));
+        assert_eq!(
+            serde_json::from_str::<SweepShard>(&body).ok(),
+            Some(shard.clone())
+        );
+        // A message queued by the version before streamed planning (it had "of") still reads.
+        let queued_before = r#"{"sweep_id":"s","shard":2,"of":3,"planned_at":"2027-01-15T08:00:00Z","key_ids":["key-0","key-1"]}"#;
+        assert_eq!(
+            serde_json::from_str::<SweepShard>(queued_before).ok(),
+            Some(shard)
+        );
     }
 }

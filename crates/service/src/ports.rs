@@ -30,6 +30,10 @@ pub trait TeamStore: Send + Sync {
     async fn find_team_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Team>>;
 }
 
+/// Keys per page when the sweep or the validator lists every key: large enough that a listing of
+/// a million keys is a thousand requests, small enough that a page's records stay a few MB.
+pub const KEY_LIST_PAGE_SIZE: usize = 1000;
+
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     /// Fails with [`StoreError::Conflict`] when the team already has a key with this `key_id`.
@@ -40,8 +44,16 @@ pub trait KeyStore: Send + Sync {
     async fn get_key_by_id(&self, id: &KeyRecordId) -> StoreResult<Option<ApiKeyRecord>>;
     /// The team's keys, oldest first.
     async fn list_keys(&self, team: &TeamId) -> StoreResult<Vec<ApiKeyRecord>>;
-    /// Every key of every team (sweep).
-    async fn list_all_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// One page of every team's keys (sweep, re-validation), at most `limit` of them, in an order
+    /// that holds while keys are added or removed (each key appears once across the pages of one
+    /// listing, unless it was added after the listing passed its place). `cursor` is the previous
+    /// page's `next_cursor`; `None` starts over. The sweep reads a page at a time, so memory does
+    /// not grow with the number of keys.
+    async fn list_keys_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<ApiKeyRecord>>;
     /// Writes `key` (whose `revision` must already be `expected_revision + 1`) only if the stored
     /// revision is still `expected_revision`; otherwise [`StoreError::Conflict`].
     async fn update_key(&self, key: &ApiKeyRecord, expected_revision: u64) -> StoreResult<()>;

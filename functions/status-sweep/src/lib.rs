@@ -53,7 +53,6 @@ impl SweepEntry for SweepService {
         ShardOutcome {
             sweep_id: shard.sweep_id.clone(),
             shard: shard.shard,
-            of: shard.of,
             stale: false,
             report,
         }
@@ -144,7 +143,7 @@ pub async fn handle_shards<S: SweepEntry>(
         let outcome = sweep.run_shard(&shard).await;
         if outcome.needs_retry() {
             tracing::warn!(message = %message_id, sweep = %outcome.sweep_id, shard = outcome.shard,
-                of = outcome.of, keys_failed = outcome.report.keys_failed,
+                keys_failed = outcome.report.keys_failed,
                 "shard failed on the store; SQS delivers it again");
             response.add_failure(message_id);
         }

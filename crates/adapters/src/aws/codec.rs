@@ -51,8 +51,28 @@ pub mod keys {
     pub fn key_id_guard(key_id: &str) -> String {
         format!("{KEY_ID_GUARD_PREFIX}{key_id}")
     }
-    /// gsi1 partition of every key record (the sweep lists them all).
-    pub const ALL_KEYS: &str = "KEYS";
+    /// How many gsi1 partitions the key records are spread over, so that listing every key (the
+    /// sweep) reads several partitions instead of one hot one.
+    pub const KEY_INDEX_PARTITIONS: u32 = 16;
+    /// The one gsi1 partition of key records written before the index was spread: still read
+    /// (last), and emptied as keys are rewritten.
+    pub const LEGACY_ALL_KEYS: &str = "KEYS";
+    /// The gsi1 partition of a key record: FNV-1a of its id, so it stays put across rewrites.
+    pub fn key_index_partition(key: &str) -> String {
+        let hash = key.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+            (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+        });
+        format!("KEYS#{:02}", hash % KEY_INDEX_PARTITIONS)
+    }
+    /// The name of key index partition `index` in listing order (the legacy one last); `None`
+    /// past the end.
+    pub fn key_index_partition_name(index: u32) -> Option<String> {
+        match index {
+            i if i < KEY_INDEX_PARTITIONS => Some(format!("KEYS#{i:02}")),
+            i if i == KEY_INDEX_PARTITIONS => Some(LEGACY_ALL_KEYS.to_owned()),
+            _ => None,
+        }
+    }
     pub const DESTINATION_PREFIX: &str = "DESTINATION#";
     pub fn destination(id: &str) -> String {
         format!("{DESTINATION_PREFIX}{id}")
@@ -220,4 +240,30 @@ pub fn build_error(
     operation: &str,
 ) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> StoreError + '_ {
     move |e| StoreError::Unavailable(format!("{operation}: cannot build request: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keys::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn key_records_spread_over_every_listed_index_partition() {
+        let listed: Vec<String> = (0..).map_while(key_index_partition_name).collect();
+        assert_eq!(listed.len() as u32, KEY_INDEX_PARTITIONS + 1);
+        assert_eq!(listed.last().map(String::as_str), Some(LEGACY_ALL_KEYS));
+        let mut per_partition: HashMap<String, usize> = HashMap::new();
+        for n in 0..16_000 {
+            let partition = key_index_partition(&format!("key-{n}"));
+            assert!(listed.contains(&partition), "{partition} is never listed");
+            *per_partition.entry(partition).or_default() += 1;
+        }
+        // Every partition gets a fair share (1,000 each on average).
+        assert_eq!(per_partition.len() as u32, KEY_INDEX_PARTITIONS);
+        assert!(
+            per_partition.values().all(|&n| (700..1300).contains(&n)),
+            "{per_partition:?}"
+        );
+        assert_eq!(key_index_partition("key-1"), key_index_partition("key-1"));
+    }
 }

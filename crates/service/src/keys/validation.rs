@@ -14,7 +14,7 @@ use super::{
 pub use crate::accounts::Verdict;
 use crate::accounts::{StoreAccounts, verdict_for};
 use crate::model::{ApiKeyRecord, KeyRecordId, KeyStatus, KeyStatusCode};
-use crate::ports::{StoreError, Stores};
+use crate::ports::{KEY_LIST_PAGE_SIZE, StoreError, Stores};
 
 /// The status, code and message a key gets for a verdict that blocks it, or `None` for a verdict
 /// that does not (valid, or the store could not answer). Validation and sweep both use it.
@@ -156,8 +156,20 @@ impl KeyValidator {
     /// Keys waiting for validation whose time has come: never validated yet (a lost trigger) or
     /// left in `validating` by an App Store Connect outage. Returns how many were validated.
     pub async fn validate_due(&self) -> Result<usize, ValidationError> {
-        let keys = self.stores.keys.list_all_keys().await?;
-        Ok(self.validate_due_among(&keys).await)
+        let mut done = 0;
+        let mut cursor = None;
+        loop {
+            let page = self
+                .stores
+                .keys
+                .list_keys_page(cursor.as_deref(), KEY_LIST_PAGE_SIZE)
+                .await?;
+            done += self.validate_due_among(&page.items).await;
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(done),
+            }
+        }
     }
 
     /// As [`validate_due`](Self::validate_due), among keys the caller has already listed (the

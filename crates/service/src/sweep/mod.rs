@@ -26,7 +26,7 @@ use crate::accounts::StoreAccounts;
 use crate::keys::KeyValidator;
 use crate::model::{ApiKeyRecord, KeyRecordId, KeyStatus};
 use crate::outbox::{Outbox, OutboxConfig};
-use crate::ports::{Deliverer, Stores};
+use crate::ports::{Deliverer, KEY_LIST_PAGE_SIZE, Stores};
 use crate::rate_budget::BudgetPolicy;
 use credentials::CredentialCache;
 
@@ -92,7 +92,44 @@ pub struct SweepReport {
     pub delivery_attempts: usize,
 }
 
+/// One page of the key listing, as the sweep uses it ([`SweepService::keys_page`]).
+#[derive(Debug)]
+pub struct KeysPage {
+    /// Keys of the page re-validated because their retry time had come.
+    pub revalidated: usize,
+    /// The page's keys that sweeps read (`valid` and `action_required`).
+    pub sweepable: Vec<ApiKeyRecord>,
+    /// Where the next page starts; `None` after the last.
+    pub next_cursor: Option<String>,
+}
+
 impl SweepReport {
+    /// Adds another part of the same sweep (the next page of keys).
+    pub fn merge(&mut self, other: &SweepReport) {
+        let SweepReport {
+            keys,
+            apps,
+            asc_requests,
+            events,
+            deliveries,
+            keys_skipped,
+            keys_over_budget,
+            keys_failed,
+            keys_revalidated,
+            delivery_attempts,
+        } = other;
+        self.keys += keys;
+        self.apps += apps;
+        self.asc_requests += asc_requests;
+        self.events += events;
+        self.deliveries += deliveries;
+        self.keys_skipped += keys_skipped;
+        self.keys_over_budget += keys_over_budget;
+        self.keys_failed += keys_failed;
+        self.keys_revalidated += keys_revalidated;
+        self.delivery_attempts += delivery_attempts;
+    }
+
     fn add(&mut self, key: &key::KeyOutcome) {
         self.keys += usize::from(key.read);
         self.keys_skipped += usize::from(key.skipped);
@@ -181,12 +218,23 @@ impl SweepService {
     }
 
     /// One full sweep: due re-validations, every `valid` and `action_required` key (the latter to
-    /// notice accepted agreements), then the delivery pass.
+    /// notice accepted agreements), a page of keys at a time, then the delivery pass.
     pub async fn run(&self) -> SweepReport {
         let span = tracing::info_span!("sweep", sweep = %uuid::Uuid::new_v4());
         async {
-            let (revalidated, keys) = self.keys_to_sweep().await;
-            let mut report = self.sweep_records(keys).await;
+            // Pages feed one pool of key tasks, so a slow key does not hold up the next page.
+            let mut sweeping = KeysInFlight::new(self.inner.clone());
+            let mut revalidated = 0;
+            let mut cursor = None;
+            while let Some(page) = self.keys_page(cursor.as_deref()).await {
+                revalidated += page.revalidated;
+                sweeping.add(page.sweepable).await;
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            let mut report = sweeping.finish().await;
             report.keys_revalidated = revalidated;
             report.delivery_attempts = self.deliver_due().await;
             tracing::info!(?report, "sweep finished");
@@ -196,55 +244,42 @@ impl SweepService {
         .await
     }
 
-    /// Lists every key once (the sweep's most expensive read), re-validates the due ones among
-    /// them (with a validator), and returns how many, with the keys this sweep reads (`valid` and
-    /// `action_required`), oldest first. A key validated now is swept from the next sweep on.
-    pub async fn keys_to_sweep(&self) -> (usize, Vec<ApiKeyRecord>) {
-        let keys = match self.inner.stores.keys.list_all_keys().await {
-            Ok(keys) => keys,
+    /// One page of the listing of every key ([`KEY_LIST_PAGE_SIZE`] keys; `cursor` from the
+    /// previous page): re-validates the due ones among them (with a validator), and returns how
+    /// many, with the keys of the page this sweep reads (`valid` and `action_required`). A key
+    /// validated now is swept from the next sweep on. `None` when the store cannot list keys: the
+    /// keys not reached wait for the next sweep.
+    pub async fn keys_page(&self, cursor: Option<&str>) -> Option<KeysPage> {
+        let page = match self
+            .inner
+            .stores
+            .keys
+            .list_keys_page(cursor, KEY_LIST_PAGE_SIZE)
+            .await
+        {
+            Ok(page) => page,
             Err(err) => {
                 tracing::error!(error = %err, "sweep could not list keys");
-                return (0, Vec::new());
+                return None;
             }
         };
         let revalidated = match self.inner.validator.get() {
-            Some(validator) => validator.validate_due_among(&keys).await,
+            Some(validator) => validator.validate_due_among(&page.items).await,
             None => 0,
         };
-        (revalidated, keys.into_iter().filter(is_swept).collect())
+        Some(KeysPage {
+            revalidated,
+            sweepable: page.items.into_iter().filter(is_swept).collect(),
+            next_cursor: page.next_cursor,
+        })
     }
 
     /// Sweeps the given key records (those that are `valid` or `action_required`; others are
     /// passed over), at most `max_concurrent_keys` at a time, without the delivery pass.
     pub async fn sweep_records(&self, keys: Vec<ApiKeyRecord>) -> SweepReport {
-        let semaphore = Arc::new(Semaphore::new(self.inner.config.max_concurrent_keys.max(1)));
-        let mut tasks = JoinSet::new();
-        for key in keys.into_iter().filter(is_swept) {
-            let inner = self.inner.clone();
-            let semaphore = semaphore.clone();
-            let span = tracing::info_span!("key", key = %key.id, team = %key.team_id);
-            tasks.spawn(
-                async move {
-                    // The semaphore is never closed, so acquiring only waits for a free slot.
-                    let _permit = semaphore.acquire_owned().await.ok();
-                    inner.sweep_key(key).await
-                }
-                .instrument(span),
-            );
-        }
-        let mut report = SweepReport::default();
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(outcome) => report.add(&outcome),
-                Err(err) => {
-                    // A panicking key must not take the others down; it is skipped this time.
-                    tracing::error!(error = %err, "a key's sweep task failed");
-                    report.keys_skipped += 1;
-                    report.keys_failed += 1;
-                }
-            }
-        }
-        report
+        let mut sweeping = KeysInFlight::new(self.inner.clone());
+        sweeping.add(keys).await;
+        sweeping.finish().await
     }
 
     /// As [`sweep_records`](Self::sweep_records), for keys named by id (a fanned-out shard):
@@ -300,6 +335,69 @@ pub fn report_json(report: &impl Serialize) -> serde_json::Value {
 }
 
 /// Keys the sweep reads: working ones, and blocked ones (to notice the block was lifted).
+/// Key sweeps under way, at most `max_concurrent_keys` at a time. A key's task is spawned only
+/// once it has a slot, so memory holds the running keys, not every key given so far.
+struct KeysInFlight {
+    inner: Arc<Inner>,
+    slots: Arc<Semaphore>,
+    tasks: JoinSet<key::KeyOutcome>,
+    report: SweepReport,
+}
+
+impl KeysInFlight {
+    fn new(inner: Arc<Inner>) -> Self {
+        let slots = Arc::new(Semaphore::new(inner.config.max_concurrent_keys.max(1)));
+        Self {
+            inner,
+            slots,
+            tasks: JoinSet::new(),
+            report: SweepReport::default(),
+        }
+    }
+
+    /// Starts the sweepable ones among `keys` (`valid` or `action_required`), waiting for free
+    /// slots as needed.
+    async fn add(&mut self, keys: Vec<ApiKeyRecord>) {
+        for key in keys.into_iter().filter(is_swept) {
+            // The semaphore is never closed, so acquiring only waits for a free slot.
+            let Ok(permit) = self.slots.clone().acquire_owned().await else {
+                return;
+            };
+            while let Some(joined) = self.tasks.try_join_next() {
+                self.record(joined);
+            }
+            let inner = self.inner.clone();
+            let span = tracing::info_span!("key", key = %key.id, team = %key.team_id);
+            self.tasks.spawn(
+                async move {
+                    let _permit = permit;
+                    inner.sweep_key(key).await
+                }
+                .instrument(span),
+            );
+        }
+    }
+
+    async fn finish(mut self) -> SweepReport {
+        while let Some(joined) = self.tasks.join_next().await {
+            self.record(joined);
+        }
+        self.report
+    }
+
+    fn record(&mut self, joined: Result<key::KeyOutcome, tokio::task::JoinError>) {
+        match joined {
+            Ok(outcome) => self.report.add(&outcome),
+            Err(err) => {
+                // A panicking key must not take the others down; it is skipped this time.
+                tracing::error!(error = %err, "a key's sweep task failed");
+                self.report.keys_skipped += 1;
+                self.report.keys_failed += 1;
+            }
+        }
+    }
+}
+
 fn is_swept(key: &ApiKeyRecord) -> bool {
     matches!(key.status, KeyStatus::Valid | KeyStatus::ActionRequired)
 }
