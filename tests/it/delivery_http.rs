@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use shipwatch_adapters::delivery::{
     GuardedResolver, HostLookup, HttpDeliverer, LookupFuture, ResolveRefusal, USER_AGENT,
@@ -152,6 +152,32 @@ async fn each_kind_posts_its_rendered_body_with_its_content_type() {
         let has_signature = request.header("webhook-signature").is_some();
         assert_eq!(has_signature, kind == DestinationKind::Webhook, "{kind:?}");
     }
+}
+
+#[tokio::test]
+async fn the_webhook_signature_is_dated_by_the_deliverers_signing_clock() {
+    let receiver = Receiver::start().await.expect("receiver");
+    let signed_at = DateTime::from_timestamp(1_900_000_000, 0).expect("a valid time");
+    let clock = Arc::new(shipwatch_shared::clock::ManualClock::new(signed_at));
+    let deliverer = allowing_deliverer().with_signing_clock(clock);
+    let secrets = secrets(secret_url(&receiver.url()), DestinationKind::Webhook);
+    let signing_secret = secrets.signing_secret.clone().expect("webhook secret");
+    let outcome = deliverer
+        .deliver(&destination(DestinationKind::Webhook), &secrets, &event())
+        .await;
+    assert_eq!(outcome.http_status(), Some(200));
+    let requests = receiver.requests();
+    let request = requests.first().expect("one request");
+    assert_eq!(request.header("webhook-timestamp"), Some("1900000000"));
+    assert_eq!(
+        standard_webhooks::verify_headers(
+            &signing_secret,
+            &request.headers,
+            &request.body,
+            signed_at.timestamp()
+        ),
+        Ok(())
+    );
 }
 
 #[tokio::test]

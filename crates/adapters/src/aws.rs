@@ -538,7 +538,14 @@ impl AwsStore {
             )));
         }
         let batch = uuid::Uuid::new_v4().to_string();
-        let now = time_key(Utc::now());
+        // Dated by the sweep's own clock (the events' time), so the oldest batch drains first.
+        let dated = time_key(
+            events
+                .iter()
+                .map(|event| event.time)
+                .min()
+                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        );
         let mut writes = Vec::with_capacity(parts.len());
         let mut outbox = Vec::with_capacity(parts.len());
         for (index, (part, compressed)) in parts.into_iter().enumerate() {
@@ -547,7 +554,7 @@ impl AwsStore {
             item.insert(ENTITY.into(), s("outbox"));
             item.insert(BODY_GZ.into(), compressed);
             item.insert(GSI1PK.into(), s(keys::OUTBOX));
-            item.insert(GSI1SK.into(), s(format!("{now}#{batch}#{sk}")));
+            item.insert(GSI1SK.into(), s(format!("{dated}#{batch}#{sk}")));
             writes.push(self.put_if_absent(item)?);
             outbox.push(PendingOutbox { pk, sk, part });
         }

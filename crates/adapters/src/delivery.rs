@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use shipwatch_service::domain::destination_url::{is_forbidden_ip, validate_destination_url};
 use shipwatch_service::domain::{render, signing};
 use shipwatch_service::model::{Destination, DestinationKind, DestinationSecrets, EventRecord};
 use shipwatch_service::ports::{Deliverer, DeliveryOutcome};
+use shipwatch_shared::clock::{Clock, SystemClock};
 use url::Url;
 
 /// `User-Agent` of every delivery.
@@ -129,6 +129,9 @@ pub struct HttpDeliverer {
     client: reqwest::Client,
     allow_private: bool,
     timeout: Duration,
+    /// Dates webhook signatures (`webhook-timestamp`). Receivers check it against their own
+    /// clock, so it is the wall clock in production; tests fix it to check the header.
+    signing_clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for HttpDeliverer {
@@ -167,7 +170,14 @@ impl HttpDeliverer {
             client,
             allow_private,
             timeout,
+            signing_clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Dates webhook signatures with `clock` instead of the wall clock.
+    pub fn with_signing_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.signing_clock = clock;
+        self
     }
 
     async fn send(
@@ -178,7 +188,8 @@ impl HttpDeliverer {
     ) -> Result<u16, AttemptFailure> {
         let url = validate_destination_url(&secrets.url, self.allow_private)
             .map_err(|error| AttemptFailure::without_status(error.to_string()))?;
-        let (body, headers) = request_for(destination.kind, secrets, event)?;
+        let signed_at = self.signing_clock.now().timestamp();
+        let (body, headers) = request_for(destination.kind, secrets, event, signed_at)?;
         let response = self
             .client
             .post(url.clone())
@@ -304,10 +315,12 @@ impl AttemptFailure {
 }
 
 /// The body and headers one destination kind expects.
+/// `signed_at` (Unix seconds) dates a webhook's signature.
 fn request_for(
     kind: DestinationKind,
     secrets: &DestinationSecrets,
     event: &EventRecord,
+    signed_at: i64,
 ) -> Result<(Vec<u8>, HeaderMap), AttemptFailure> {
     let payload = match kind {
         DestinationKind::Slack => render::slack(event),
@@ -334,7 +347,7 @@ fn request_for(
         )
     })?;
     // A fresh timestamp per attempt; the id stays the event id so receivers can deduplicate.
-    let timestamp = Utc::now().timestamp();
+    let timestamp = signed_at;
     let signature = signing::sign(secret, event.id.as_str(), timestamp, &body)
         .map_err(|error| AttemptFailure::without_status(error.to_string()))?;
     let header = |value: String| {
