@@ -8,6 +8,7 @@ mod destinations;
 pub mod error;
 mod history;
 mod keys;
+pub mod request_head;
 mod sweeps;
 mod teams;
 pub mod views;
@@ -172,6 +173,7 @@ pub fn router(state: ApiState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(axum::middleware::from_fn(request_head::limit_request_head))
         .layer(
             // One span per request, so every log line of a request can be followed as a unit.
             // The path only: queries may carry search text, headers carry tokens.

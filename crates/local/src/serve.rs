@@ -48,8 +48,11 @@ pub async fn serve(
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
+    // hyper answers a head it cannot hold with a bodiless 431; with room above the API's own
+    // header limits (`shipwatch_api::request_head`) those answer in the error JSON instead.
     http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(4 * shipwatch_api::request_head::MAX_HEADER_COUNT);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {

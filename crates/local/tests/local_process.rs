@@ -757,3 +757,46 @@ async fn a_body_that_never_arrives_gets_the_api_error_in_time() {
     let (exit, logs) = process.terminate();
     assert!(exit.success(), "{logs}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_long_uris_and_header_sections_get_the_api_error_json() {
+    let asc = FakeAsc::start().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let process = LocalProcess::start(&data_dir.path().join("state"), &asc.base_url());
+    process.wait_until_healthy(&http).await;
+    let base = &process.base_url;
+
+    let long_uri = http
+        .get(format!("{base}/v1/events?q={}", "a".repeat(9 * 1024)))
+        .send();
+    let large_header = http
+        .get(format!("{base}/health"))
+        .header("x-large", "v".repeat(40 * 1024))
+        .send();
+    let mut many = http.get(format!("{base}/health"));
+    for n in 0..150 {
+        many = many.header(format!("x-h{n}"), "1");
+    }
+    for (what, request, status, code) in [
+        ("a 9 KiB URI", long_uri.await, 414, "uri_too_long"),
+        (
+            "a 40 KiB header",
+            large_header.await,
+            431,
+            "headers_too_large",
+        ),
+        ("150 headers", many.send().await, 431, "headers_too_large"),
+    ] {
+        let answer = request.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(answer.status().as_u16(), status, "{what}");
+        let body: serde_json::Value = answer
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: not JSON: {e}"));
+        assert_eq!(body["error"]["code"], code, "{what}: {body}");
+        assert!(body["error"]["message"].is_string(), "{what}: {body}");
+    }
+    let (exit, logs) = process.terminate();
+    assert!(exit.success(), "{logs}");
+}
