@@ -9,6 +9,8 @@ use std::time::Duration;
 use shipwatch_service::config::DEFAULT_SWEEP_CONCURRENCY;
 
 use crate::BenchError;
+use crate::apps_endpoint::AppsEndpointOptions;
+use crate::planner::PlannerMode;
 use crate::sweep::SweepBenchOptions;
 
 pub const USAGE: &str = "shipwatch-bench <command> [--flag value ...]
@@ -23,11 +25,17 @@ commands (each prints Markdown tables on stdout, progress on stderr):
                 DynamoDB / Secrets Manager requests and units per sweep, 0 %, 1 %, 100 % changed (moto)
   cold-start    [--runs 20] BINARY...
                 Lambda cold start against a runtime API stand-in, and binary size
+  apps-endpoint [--apps 100,400,1000] [--clients 50] [--listings 10] [--limit 0]
+                GET /v1/apps latency under concurrent clients, embedded store
+  planner       [--keys 10000,100000,1000000]
+                scheduled sweep shard planning: time and peak memory, paged vs one list
   criterion-table --dir TARGET/criterion [--since UNIX_SECONDS]
                 the criterion micro-benchmarks saved since then, as one table
 internal (spawned by `sweep`):
   fake-asc      --apps N --latency-ms L
-  sweep-run     --keys N --apps A --concurrency C --asc-url URL";
+  sweep-run     --keys N --apps A --concurrency C --asc-url URL
+internal (spawned by `planner`):
+  planner-run   --keys N --mode paged|one-list";
 
 /// A parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +65,14 @@ pub enum Command {
         apps: usize,
         concurrency: usize,
         asc_url: String,
+    },
+    Planner {
+        keys: Vec<u64>,
+    },
+    AppsEndpoint(AppsEndpointOptions),
+    PlannerRun {
+        keys: u64,
+        mode: PlannerMode,
     },
 }
 
@@ -209,6 +225,31 @@ pub fn parse(args: &[String]) -> Result<Command, BenchError> {
                 apps: flags.required("apps")?,
                 concurrency: flags.required("concurrency")?,
                 asc_url: flags.required("asc-url")?,
+            }
+        }
+        "apps-endpoint" => {
+            let flags = Flags::parse(rest, &["apps", "clients", "listings", "limit"])?;
+            flags.no_positional()?;
+            Command::AppsEndpoint(AppsEndpointOptions {
+                apps: flags.list("apps", &[100, 400, 1_000])?,
+                clients: flags.one("clients", 50)?,
+                listings: flags.one("listings", 10)?,
+                page_size: flags.one("limit", 0)?,
+            })
+        }
+        "planner" => {
+            let flags = Flags::parse(rest, &["keys"])?;
+            flags.no_positional()?;
+            Command::Planner {
+                keys: flags.list("keys", &[10_000, 100_000, 1_000_000])?,
+            }
+        }
+        "planner-run" => {
+            let flags = Flags::parse(rest, &["keys", "mode"])?;
+            flags.no_positional()?;
+            Command::PlannerRun {
+                keys: flags.required("keys")?,
+                mode: PlannerMode::parse(&flags.required::<String>("mode")?)?,
             }
         }
         other => return Err(BenchError::Usage(format!("unknown command {other:?}"))),

@@ -3,6 +3,7 @@
 //! Lambda cold start and binary size. Each measurement prints Markdown tables; `./scripts/bench`
 //! runs them all (see `docs/performance.md`).
 
+pub mod apps_endpoint;
 pub mod cli;
 pub mod cold_start;
 pub mod dynamo;
@@ -11,6 +12,7 @@ pub mod fake_asc;
 pub mod fixtures;
 pub mod memory;
 pub mod micro;
+pub mod planner;
 pub mod requests;
 pub mod sweep;
 pub mod table;

@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use shipwatch_bench::cli::{Command, USAGE, parse};
-use shipwatch_bench::{BenchError, cold_start, dynamo, micro, requests, sweep};
+use shipwatch_bench::{
+    BenchError, apps_endpoint, cold_start, dynamo, micro, planner, requests, sweep,
+};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -64,6 +66,16 @@ async fn execute(command: Command) -> Result<(), BenchError> {
             asc_url,
         } => {
             let result = sweep::sweep_run(keys, apps, concurrency, &asc_url).await?;
+            let line = serde_json::to_string(&result)
+                .map_err(|err| BenchError::setup("writing the result", err))?;
+            println!("{line}");
+        }
+        Command::AppsEndpoint(options) => {
+            println!("{}", apps_endpoint::run(&options).await?.render());
+        }
+        Command::Planner { keys } => println!("{}", planner::run(&keys)?.render()),
+        Command::PlannerRun { keys, mode } => {
+            let result = planner::planner_run(keys, mode).await?;
             let line = serde_json::to_string(&result)
                 .map_err(|err| BenchError::setup("writing the result", err))?;
             println!("{line}");
