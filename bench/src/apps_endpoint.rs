@@ -6,16 +6,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shipwatch_adapters::wiring::{Services, stores_for};
 use shipwatch_api::{ApiState, ApiWiring};
-use shipwatch_service::config::Settings;
 use shipwatch_service::keys::StreamTriggersValidation;
-use shipwatch_shared::asc::AscConfig;
-use shipwatch_shared::clock::SystemClock;
 
 use crate::BenchError;
 use crate::fake_asc::{FakeAscOptions, FakeAscServer};
-use crate::fixtures::{SeedOptions, seed};
+use crate::fixtures::{SeedOptions, embedded_services, seed};
 use crate::table::{Table, thousands};
 
 /// The team token [`seed`] gives its first team.
@@ -83,28 +79,12 @@ async fn measure(apps: usize, options: &AppsEndpointOptions) -> Result<Measured,
         latency: Duration::ZERO,
     })
     .await?;
-    let data_dir = tempfile::Builder::new()
-        .prefix("shipwatch-bench-")
-        .tempdir()
-        .map_err(BenchError::io("creating a data folder"))?;
-    let folder = data_dir.path().display().to_string();
-    let settings = Settings::from_lookup(|name| match name {
-        "SHIPWATCH_STORE" => Some("embedded".to_owned()),
-        "SHIPWATCH_DATA_DIR" => Some(folder.clone()),
-        _ => None,
-    })
-    .map_err(|err| BenchError::setup("settings", err))?;
-    let stores = stores_for(&settings)
-        .await
-        .map_err(|err| BenchError::setup("opening the embedded store", err))?;
-    let asc = AscConfig::new(fake.base_url()).map_err(|err| BenchError::setup("ASC url", err))?;
-    let clock = Arc::new(SystemClock);
-    let services = Services::assemble(settings, asc, stores.clone(), clock.clone())
-        .map_err(|err| BenchError::setup("wiring", err))?;
+    let world = embedded_services(fake.base_url(), &[], |_| {}).await?;
+    let services = &world.services;
     seed(
-        &stores,
+        &services.stores,
         services.deliverer.clone(),
-        clock.clone(),
+        services.clock.clone(),
         &SeedOptions {
             keys: 1,
             webhook_url: None,
@@ -121,7 +101,7 @@ async fn measure(apps: usize, options: &AppsEndpointOptions) -> Result<Measured,
     }
     let router = shipwatch_api::router(ApiState::new(ApiWiring {
         stores: services.stores.clone(),
-        clock,
+        clock: services.clock.clone(),
         deliverer: services.deliverer.clone(),
         validation: Arc::new(StreamTriggersValidation),
         sweeps: Arc::new(services.fanout_sweep(None)),

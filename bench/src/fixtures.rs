@@ -1,16 +1,20 @@
 //! Bench keys (deterministic, so the fake can compute each key's account from its Key ID) and
 //! seeding a store with teams, keys and, optionally, a webhook per team.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use p256::pkcs8::EncodePrivateKey as _;
 use sha2::{Digest as _, Sha256};
+use shipwatch_adapters::wiring::{Services, stores_for};
 use shipwatch_service::auth::hash_token;
+use shipwatch_service::config::Settings;
 use shipwatch_service::destinations::{DestinationService, NewDestination, NewWorkflow};
 use shipwatch_service::model::{ApiKeyRecord, KeyRecordId, KeyStatus, SecretValue, Team, TeamId};
 use shipwatch_service::ports::{Deliverer, Stores};
-use shipwatch_shared::clock::Clock;
+use shipwatch_shared::asc::AscConfig;
+use shipwatch_shared::clock::{Clock, SystemClock};
 use shipwatch_shared::credentials::{ApiCredentials, IssuerId, KeyId, PrivateKey};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -199,6 +203,41 @@ async fn seed_one(
             .map_err(|err| BenchError::setup("creating a workflow", err))?;
     }
     Ok(key.id)
+}
+
+/// The production wiring on a fresh embedded store, reading App Store Connect at `asc_url`.
+/// `settings` adds environment values (e.g. `SWEEP_CONCURRENCY`); `adjust` may swap a store of
+/// the bundle before wiring. The store's folder lives as long as the returned value.
+pub struct EmbeddedServices {
+    pub services: Services,
+    _data_dir: tempfile::TempDir,
+}
+
+pub async fn embedded_services(
+    asc_url: &str,
+    settings: &[(&str, String)],
+    adjust: impl FnOnce(&mut Stores),
+) -> Result<EmbeddedServices, BenchError> {
+    let data_dir = tempfile::Builder::new()
+        .prefix("shipwatch-bench-")
+        .tempdir()
+        .map_err(BenchError::io("creating a data folder"))?;
+    let mut environment: HashMap<&str, String> = settings.iter().cloned().collect();
+    environment.insert("SHIPWATCH_STORE", "embedded".to_owned());
+    environment.insert("SHIPWATCH_DATA_DIR", data_dir.path().display().to_string());
+    let settings = Settings::from_lookup(|name| environment.get(name).cloned())
+        .map_err(|err| BenchError::setup("settings", err))?;
+    let mut stores = stores_for(&settings)
+        .await
+        .map_err(|err| BenchError::setup("opening the embedded store", err))?;
+    adjust(&mut stores);
+    let asc = AscConfig::new(asc_url).map_err(|err| BenchError::setup("ASC url", err))?;
+    let services = Services::assemble(settings, asc, stores, Arc::new(SystemClock))
+        .map_err(|err| BenchError::setup("wiring", err))?;
+    Ok(EmbeddedServices {
+        services,
+        _data_dir: data_dir,
+    })
 }
 
 #[cfg(test)]

@@ -13,18 +13,15 @@ use std::time::Instant;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shipwatch_adapters::wiring::{Services, stores_for};
-use shipwatch_service::config::Settings;
 use shipwatch_service::fanout::{
     FanoutConfig, FanoutSweep, QueueError, ScheduledSweep, ShardPlanner, ShardQueue, SweepShard,
 };
 use shipwatch_service::model::{AccountRef, ApiKeyRecord, KeyRecordId, KeyStatus, Page, TeamId};
 use shipwatch_service::ports::{KEY_LIST_PAGE_SIZE, KeyStore, StoreError, StoreResult};
-use shipwatch_shared::asc::AscConfig;
-use shipwatch_shared::clock::SystemClock;
 use shipwatch_shared::credentials::{IssuerId, KeyId};
 
 use crate::BenchError;
+use crate::fixtures::embedded_services;
 use crate::memory::{cpu_seconds, peak_rss_bytes, reset_peak_rss};
 use crate::table::{Table, mib, thousands};
 
@@ -128,27 +125,13 @@ fn spawn_run(keys: u64, mode: PlannerMode) -> Result<PlannerRunResult, BenchErro
 
 /// The child: plans `keys` keys in `mode` and reports.
 pub async fn planner_run(keys: u64, mode: PlannerMode) -> Result<PlannerRunResult, BenchError> {
-    let data_dir = tempfile::Builder::new()
-        .prefix("shipwatch-bench-")
-        .tempdir()
-        .map_err(BenchError::io("creating a data folder"))?;
-    let folder = data_dir.path().display().to_string();
-    let settings = Settings::from_lookup(|name| match name {
-        "SHIPWATCH_STORE" => Some("embedded".to_owned()),
-        "SHIPWATCH_DATA_DIR" => Some(folder.clone()),
-        _ => None,
-    })
-    .map_err(|err| BenchError::setup("settings", err))?;
-    let mut stores = stores_for(&settings)
-        .await
-        .map_err(|err| BenchError::setup("opening the embedded store", err))?;
     let generated = Arc::new(GeneratedKeys::new(keys)?);
-    stores.keys = generated.clone();
-    let asc =
-        AscConfig::new("http://127.0.0.1:9").map_err(|err| BenchError::setup("ASC url", err))?;
-    let clock = Arc::new(SystemClock);
-    let services = Services::assemble(settings, asc, stores, clock.clone())
-        .map_err(|err| BenchError::setup("wiring", err))?;
+    let keys_store = generated.clone();
+    // Nothing is read from App Store Connect: the run only lists keys and plans shards.
+    let world =
+        embedded_services("http://127.0.0.1:9", &[], |stores| stores.keys = keys_store).await?;
+    let services = &world.services;
+    let clock = services.clock.clone();
     let queue = Arc::new(CountingQueue::default());
     let config = FanoutConfig::default();
 

@@ -2,18 +2,13 @@
 //! apps it sees, when nothing is in flight (no phased release to follow). The fake answers at
 //! once; only the count matters here.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use shipwatch_adapters::wiring::{Services, stores_for};
-use shipwatch_service::config::Settings;
-use shipwatch_shared::asc::{AscConfig, MAX_PAGE_LIMIT};
-use shipwatch_shared::clock::SystemClock;
+use shipwatch_shared::asc::MAX_PAGE_LIMIT;
 
 use crate::BenchError;
 use crate::fake_asc::{FakeAscOptions, FakeAscServer};
-use crate::fixtures::{SeedOptions, seed};
+use crate::fixtures::{SeedOptions, embedded_services, seed};
 use crate::table::{Table, thousands};
 
 /// Requests of one key's baseline and steady sweep.
@@ -70,27 +65,12 @@ pub async fn measure(apps: usize) -> Result<KeyRequests, BenchError> {
         latency: Duration::ZERO,
     })
     .await?;
-    let data_dir = tempfile::Builder::new()
-        .prefix("shipwatch-bench-")
-        .tempdir()
-        .map_err(BenchError::io("creating a data folder"))?;
-    let environment: HashMap<&str, String> = HashMap::from([
-        ("SHIPWATCH_STORE", "embedded".to_owned()),
-        ("SHIPWATCH_DATA_DIR", data_dir.path().display().to_string()),
-    ]);
-    let settings = Settings::from_lookup(|name| environment.get(name).cloned())
-        .map_err(|err| BenchError::setup("settings", err))?;
-    let stores = stores_for(&settings)
-        .await
-        .map_err(|err| BenchError::setup("opening the embedded store", err))?;
-    let asc = AscConfig::new(fake.base_url()).map_err(|err| BenchError::setup("ASC url", err))?;
-    let clock = Arc::new(SystemClock);
-    let services = Services::assemble(settings, asc, stores.clone(), clock.clone())
-        .map_err(|err| BenchError::setup("wiring", err))?;
+    let world = embedded_services(fake.base_url(), &[], |_| {}).await?;
+    let services = &world.services;
     seed(
-        &stores,
+        &services.stores,
         services.deliverer.clone(),
-        clock,
+        services.clock.clone(),
         &SeedOptions {
             keys: 1,
             webhook_url: None,

@@ -6,21 +6,16 @@
 //! Each N runs in a fresh child process (`sweep-run`) so `VmHWM` is that sweep's own peak, and
 //! the fake runs in another child (`fake-asc`) so its memory and sockets are not counted.
 
-use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use shipwatch_adapters::wiring::{Services, stores_for};
-use shipwatch_service::config::Settings;
-use shipwatch_shared::asc::AscConfig;
-use shipwatch_shared::clock::SystemClock;
+use shipwatch_adapters::wiring::Services;
 
 use crate::BenchError;
 use crate::fake_asc::{FakeAscOptions, FakeAscServer, REQUESTS_PATH};
-use crate::fixtures::{SeedOptions, seed};
+use crate::fixtures::{SeedOptions, embedded_services, seed};
 use crate::memory::{cpu_seconds, peak_rss_bytes, reset_peak_rss};
 use crate::table::{Table, mib, thousands};
 
@@ -254,29 +249,18 @@ pub async fn sweep_run(
     concurrency: usize,
     asc_url: &str,
 ) -> Result<SweepRunResult, BenchError> {
-    let data_dir = tempfile::Builder::new()
-        .prefix("shipwatch-bench-")
-        .tempdir()
-        .map_err(BenchError::io("creating a data folder"))?;
-    let environment: HashMap<&str, String> = HashMap::from([
-        ("SHIPWATCH_STORE", "embedded".to_owned()),
-        ("SHIPWATCH_DATA_DIR", data_dir.path().display().to_string()),
-        ("SWEEP_CONCURRENCY", concurrency.to_string()),
-    ]);
-    let settings = Settings::from_lookup(|name| environment.get(name).cloned())
-        .map_err(|err| BenchError::setup("settings", err))?;
-    let stores = stores_for(&settings)
-        .await
-        .map_err(|err| BenchError::setup("opening the embedded store", err))?;
-    let asc = AscConfig::new(asc_url).map_err(|err| BenchError::setup("ASC url", err))?;
-    let clock = Arc::new(SystemClock);
-    let services = Services::assemble(settings, asc, stores.clone(), clock.clone())
-        .map_err(|err| BenchError::setup("wiring", err))?;
+    let world = embedded_services(
+        asc_url,
+        &[("SWEEP_CONCURRENCY", concurrency.to_string())],
+        |_| {},
+    )
+    .await?;
+    let services = &world.services;
     let seeding = Instant::now();
     seed(
-        &stores,
+        &services.stores,
         services.deliverer.clone(),
-        clock,
+        services.clock.clone(),
         &SeedOptions {
             keys,
             webhook_url: None,
@@ -287,8 +271,8 @@ pub async fn sweep_run(
     let seed_seconds = seeding.elapsed().as_secs_f64();
     let http = reqwest::Client::new();
     let expected_apps = keys * apps_per_key as u64;
-    let baseline = measure_sweep(&services, &http, asc_url, keys, expected_apps).await?;
-    let steady = measure_sweep(&services, &http, asc_url, keys, expected_apps).await?;
+    let baseline = measure_sweep(services, &http, asc_url, keys, expected_apps).await?;
+    let steady = measure_sweep(services, &http, asc_url, keys, expected_apps).await?;
     if steady.events != 0 {
         return Err(BenchError::Invalid(format!(
             "the steady sweep recorded {} events; nothing changed",

@@ -418,6 +418,17 @@ impl AwsStore {
         }
     }
 
+    /// Every item of one gsi1 partition, in its sort key order.
+    fn query_gsi1_partition(&self, partition: String) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("#gpk = :gpk")
+            .expression_attribute_names("#gpk", GSI1PK)
+            .expression_attribute_values(":gpk", s(partition))
+    }
+
     /// Items of one partition whose sort key starts with `prefix` (strongly consistent).
     fn query_prefix(&self, pk: String, prefix: &str) -> QueryFluentBuilder {
         self.client
@@ -580,15 +591,12 @@ impl AwsStore {
 
     /// Finishes outbox batches a crashed writer left unexpanded.
     async fn drain_outbox(&self) -> StoreResult<()> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
-            .key_condition_expression("#gpk = :gpk")
-            .expression_attribute_names("#gpk", GSI1PK)
-            .expression_attribute_values(":gpk", s(keys::OUTBOX));
-        let items = self.query_all("drain outbox", query).await?;
+        let items = self
+            .query_all(
+                "drain outbox",
+                self.query_gsi1_partition(keys::OUTBOX.to_owned()),
+            )
+            .await?;
         let mut outbox = Vec::with_capacity(items.len());
         for item in &items {
             outbox.push(PendingOutbox {
@@ -817,13 +825,7 @@ impl KeyStore for AwsStore {
                 start
             });
             let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("#gpk = :gpk")
-                .expression_attribute_names("#gpk", GSI1PK)
-                .expression_attribute_values(":gpk", s(partition))
+                .query_gsi1_partition(partition)
                 .limit(wanted)
                 .set_exclusive_start_key(start)
                 .send()

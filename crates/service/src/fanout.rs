@@ -96,8 +96,8 @@ impl ShardPlanner {
         (self.filling.len() >= self.shard_size).then(|| self.cut())
     }
 
-    /// The last, partly filled shard, if any.
-    pub fn finish(mut self) -> Option<SweepShard> {
+    /// The last, partly filled shard, if any (cut once: the planner is empty afterwards).
+    pub fn finish(&mut self) -> Option<SweepShard> {
         (!self.filling.is_empty()).then(|| self.cut())
     }
 
@@ -227,21 +227,19 @@ impl FanoutSweep {
         while let Some(page) = self.sweeper.keys_page(cursor.as_deref()).await {
             report.keys_revalidated += page.revalidated;
             report.keys += page.sweepable.len();
-            let fanning_out = match held.as_mut() {
-                Some(keys) => {
-                    keys.extend(page.sweepable);
-                    keys.len() > self.config.shard_size
-                }
-                None => {
-                    ready.extend(
-                        page.sweepable
-                            .into_iter()
-                            .filter_map(|k| planner.push(k.id)),
-                    );
-                    false
-                }
-            };
-            if fanning_out && let Some(keys) = held.take() {
+            match &mut held {
+                Some(keys) => keys.extend(page.sweepable),
+                None => ready.extend(
+                    page.sweepable
+                        .into_iter()
+                        .filter_map(|k| planner.push(k.id)),
+                ),
+            }
+            if held
+                .as_ref()
+                .is_some_and(|keys| keys.len() > self.config.shard_size)
+            {
+                let keys = held.take().unwrap_or_default();
                 ready.extend(keys.into_iter().filter_map(|k| planner.push(k.id)));
             }
             if ready.len() >= SHARDS_PER_ENQUEUE {
@@ -261,11 +259,8 @@ impl FanoutSweep {
             tracing::info!(?report, "sweep finished inline");
             return ScheduledSweep::Inline(report);
         }
-        let cut_before_last = planner.planned();
-        let last = planner.finish();
-        report.shards =
-            usize::try_from(cut_before_last).unwrap_or(usize::MAX) + usize::from(last.is_some());
-        ready.extend(last);
+        ready.extend(planner.finish());
+        report.shards = usize::try_from(planner.planned()).unwrap_or(usize::MAX);
         report.shards_enqueued += enqueue(queue.as_ref(), &sweep_id, &ready).await;
         tracing::info!(?report, "sweep fanned out");
         ScheduledSweep::FannedOut(report)

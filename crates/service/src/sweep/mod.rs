@@ -104,32 +104,6 @@ pub struct KeysPage {
 }
 
 impl SweepReport {
-    /// Adds another part of the same sweep (the next page of keys).
-    pub fn merge(&mut self, other: &SweepReport) {
-        let SweepReport {
-            keys,
-            apps,
-            asc_requests,
-            events,
-            deliveries,
-            keys_skipped,
-            keys_over_budget,
-            keys_failed,
-            keys_revalidated,
-            delivery_attempts,
-        } = other;
-        self.keys += keys;
-        self.apps += apps;
-        self.asc_requests += asc_requests;
-        self.events += events;
-        self.deliveries += deliveries;
-        self.keys_skipped += keys_skipped;
-        self.keys_over_budget += keys_over_budget;
-        self.keys_failed += keys_failed;
-        self.keys_revalidated += keys_revalidated;
-        self.delivery_attempts += delivery_attempts;
-    }
-
     fn add(&mut self, key: &key::KeyOutcome) {
         self.keys += usize::from(key.read);
         self.keys_skipped += usize::from(key.skipped);
