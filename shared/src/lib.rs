@@ -4,3 +4,4 @@
 pub mod asc;
 pub mod clock;
 pub mod credentials;
+pub mod google_play;
