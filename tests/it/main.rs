@@ -21,6 +21,7 @@ mod delivery_render_golden;
 mod delivery_signing;
 mod delivery_url_validation;
 mod fanout_sqs;
+mod google_play;
 mod lambda_events;
 mod openapi_routes;
 mod rate_budget;

@@ -1,5 +1,6 @@
 pub mod app;
 pub mod fake_asc;
+pub mod fake_google_play;
 pub mod faults;
 pub mod logs;
 pub mod moto;

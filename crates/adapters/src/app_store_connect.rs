@@ -69,7 +69,9 @@ impl StoreAccounts for AppStoreConnectAccounts {
         account: &AccountRef,
         secret: &SecretValue,
     ) -> Result<Credentials, CredentialError> {
-        let AccountRef::AppStoreConnect { key_id, issuer_id } = account;
+        let AccountRef::AppStoreConnect { key_id, issuer_id } = account else {
+            return Err(CredentialError("not an App Store Connect key".into()));
+        };
         let private_key = PrivateKey::from_pem(secret.expose().as_bytes())
             .map_err(|e| CredentialError(e.to_string()))?;
         Ok(Credentials::AppStoreConnect(Arc::new(ApiCredentials {
@@ -80,7 +82,9 @@ impl StoreAccounts for AppStoreConnectAccounts {
     }
 
     fn session(&self, credentials: &Credentials) -> Box<dyn AccountSession> {
-        let Credentials::AppStoreConnect(credentials) = credentials;
+        let Credentials::AppStoreConnect(credentials) = credentials else {
+            return Box::new(crate::store_dispatch::WrongStore(credentials.platform()));
+        };
         Box::new(AscAccountSession {
             session: self.client.session(credentials.clone()),
             policy: self.policy.clone(),

@@ -8,7 +8,9 @@ pub mod aws;
 pub mod delivery;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod google_play;
 pub mod log_lines;
 pub mod queue;
+pub mod store_dispatch;
 mod store_support;
 pub mod wiring;

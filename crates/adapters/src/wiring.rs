@@ -112,10 +112,26 @@ impl Services {
             HttpDeliverer::new(settings.allow_private_destinations, Duration::from_secs(10))
                 .map_err(|e| WiringError::Delivery(e.to_string()))?,
         );
-        let accounts: Arc<dyn StoreAccounts> = Arc::new(AppStoreConnectAccounts::new(
+        let app_store_connect: Arc<dyn StoreAccounts> = Arc::new(AppStoreConnectAccounts::new(
             asc.clone(),
             AscReadPolicy::default(),
         ));
+        let google_play: Arc<dyn StoreAccounts> = Arc::new(
+            crate::google_play::GooglePlayAccounts::new(
+                crate::google_play::GooglePlayConfig {
+                    token_url: settings.google_oauth_token_url.clone(),
+                    api_base_url: settings.google_play_api_base_url.clone(),
+                    timeout: Duration::from_secs(10),
+                },
+                clock.clone(),
+            )
+            .map_err(|e| WiringError::Delivery(e.to_string()))?,
+        );
+        let accounts: Arc<dyn StoreAccounts> =
+            Arc::new(crate::store_dispatch::StoreAccountsByPlatform {
+                app_store_connect,
+                google_play,
+            });
         let validator = KeyValidator::new(stores.clone(), accounts.clone(), clock.clone());
         let sweeper = SweepService::new(
             stores.clone(),

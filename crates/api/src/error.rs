@@ -132,6 +132,11 @@ impl From<KeyError> for ApiError {
             KeyError::KeyIdMismatch { .. } => Self::bad_request("key_id_mismatch", message),
             KeyError::InvalidName => Self::invalid_request(message),
             KeyError::KeyExists { .. } => Self::conflict("key_exists", message),
+            KeyError::InvalidServiceAccount(_) => {
+                Self::bad_request("invalid_service_account", message)
+            }
+            KeyError::InvalidPackageName(_) => Self::bad_request("invalid_package_name", message),
+            KeyError::ServiceAccountExists { .. } => Self::conflict("key_exists", message),
             KeyError::NotFound => Self::not_found(message),
             KeyError::TooManyValidations {
                 retry_after_seconds,

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -20,6 +21,9 @@ use crate::views::KeyView;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct JsonUpload {
+    /// `app_store_connect` here; Google Play uploads are read by `keys_google_play`.
+    #[allow(dead_code)]
+    platform: Option<String>,
     private_key: Option<String>,
     issuer_id: Option<String>,
     key_id: Option<String>,
@@ -33,8 +37,7 @@ fn missing_private_key() -> ApiError {
     )
 }
 
-async fn new_key_from_request(headers: &HeaderMap, body: Body) -> Result<NewKey, ApiError> {
-    let bytes = read_limited(headers, body).await?;
+async fn new_key_from_request(headers: &HeaderMap, bytes: Bytes) -> Result<NewKey, ApiError> {
     match media_type(headers).as_deref() {
         Some("multipart/form-data") => {
             let mut new = NewKey {
@@ -84,8 +87,14 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<KeyView>), ApiError> {
-    let new = new_key_from_request(&headers, body).await?;
-    let record = state.keys.upload(&team, new).await?;
+    let bytes = read_limited(&headers, body).await?;
+    let record = if crate::keys_google_play::is_google_play(&headers, &bytes).await? {
+        let new = crate::keys_google_play::new_play_key(&headers, bytes).await?;
+        state.keys.upload_google_play(&team, new).await?
+    } else {
+        let new = new_key_from_request(&headers, bytes).await?;
+        state.keys.upload(&team, new).await?
+    };
     Ok((StatusCode::ACCEPTED, Json(KeyView::from(&record))))
 }
 

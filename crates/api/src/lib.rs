@@ -8,6 +8,7 @@ mod destinations;
 pub mod error;
 mod history;
 mod keys;
+mod keys_google_play;
 pub mod request_head;
 mod sweeps;
 mod teams;

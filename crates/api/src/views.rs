@@ -9,8 +9,16 @@ use shipwatch_service::model::{ApiKeyRecord, Destination, Workflow};
 pub struct KeyView {
     pub id: String,
     pub name: String,
-    pub key_id: String,
-    pub issuer_id: String,
+    pub platform: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer_id: Option<String>,
+    /// Google Play keys: the service account and the packages it watches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package_names: Option<Vec<String>>,
     pub status: &'static str,
     pub status_code: Option<&'static str>,
     pub status_message: Option<String>,
@@ -24,13 +32,33 @@ pub struct KeyView {
 
 impl From<&ApiKeyRecord> for KeyView {
     fn from(k: &ApiKeyRecord) -> Self {
-        let shipwatch_service::model::AccountRef::AppStoreConnect { key_id, issuer_id } =
-            &k.account;
+        use shipwatch_service::model::AccountRef;
+        let (key_id, issuer_id, client_email, package_names) = match &k.account {
+            AccountRef::AppStoreConnect { key_id, issuer_id } => (
+                Some(key_id.to_string()),
+                Some(issuer_id.to_string()),
+                None,
+                None,
+            ),
+            AccountRef::GooglePlay {
+                client_email,
+                package_names,
+                ..
+            } => (
+                None,
+                None,
+                Some(client_email.clone()),
+                Some(package_names.clone()),
+            ),
+        };
         Self {
             id: k.id.to_string(),
             name: k.name.clone(),
-            key_id: key_id.to_string(),
-            issuer_id: issuer_id.to_string(),
+            platform: k.account.platform().as_str(),
+            key_id,
+            issuer_id,
+            client_email,
+            package_names,
             status: k.status.as_str(),
             status_code: k.status_code.map(|c| c.as_str()),
             status_message: k.status_message.clone(),

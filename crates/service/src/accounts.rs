@@ -18,9 +18,24 @@ use crate::model::{AccountRef, KeyStatusCode, SecretValue};
 #[derive(Clone, Debug)]
 pub enum Credentials {
     AppStoreConnect(Arc<ApiCredentials>),
+    GooglePlay(Arc<PlayCredentials>),
+}
+
+/// A Google Play key's credentials: the service account and the packages it watches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlayCredentials {
+    pub key: shipwatch_shared::google_play::ServiceAccountKey,
+    pub package_names: Vec<String>,
 }
 
 impl Credentials {
+    pub fn platform(&self) -> crate::model::Platform {
+        match self {
+            Self::AppStoreConnect(_) => crate::model::Platform::AppStoreConnect,
+            Self::GooglePlay(_) => crate::model::Platform::GooglePlay,
+        }
+    }
+
     /// Whether these credentials belong to the account a key record names (a cached copy must
     /// not outlive a change of the record).
     pub fn is_for(&self, account: &AccountRef) -> bool {
@@ -29,6 +44,19 @@ impl Credentials {
                 Self::AppStoreConnect(credentials),
                 AccountRef::AppStoreConnect { key_id, issuer_id },
             ) => credentials.key_id == *key_id && credentials.issuer_id == *issuer_id,
+            (
+                Self::GooglePlay(play),
+                AccountRef::GooglePlay {
+                    client_email,
+                    private_key_id,
+                    package_names,
+                },
+            ) => {
+                play.key.client_email() == client_email
+                    && play.key.private_key_id() == private_key_id
+                    && play.package_names == *package_names
+            }
+            _ => false,
         }
     }
 }
@@ -50,6 +78,10 @@ pub enum AccountError {
     /// The account holder must act in the store first (e.g. accept agreements).
     #[error("the store asks the account holder to act first")]
     ActionRequired(KeyStatusCode),
+    /// The store refused this read for a reason a user must fix (Google Play: no permission on
+    /// the app, or no such package): the key is invalid with `code`.
+    #[error("the store refused the read ({})", .0.as_str())]
+    Refused(KeyStatusCode),
     #[error("the store rate-limited the key")]
     RateLimited { retry_after: Option<Duration> },
     /// Outage, timeout, transport error or an answer that could not be read: try again later.
@@ -102,6 +134,7 @@ pub fn verdict_for(result: Result<AccountSummary, &AccountError>) -> Verdict {
         Err(AccountError::NotAuthorized) => Verdict::Invalid(KeyStatusCode::NotAuthorized),
         Err(AccountError::Forbidden) => Verdict::Invalid(KeyStatusCode::InsufficientRole),
         Err(AccountError::ActionRequired(code)) => Verdict::ActionRequired(*code),
+        Err(AccountError::Refused(code)) => Verdict::Invalid(*code),
         Err(AccountError::RateLimited { retry_after }) => Verdict::Unavailable {
             retry_after: *retry_after,
             rate_limited: true,

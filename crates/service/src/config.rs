@@ -56,6 +56,31 @@ pub struct Settings {
     /// percent).
     pub asc_budget: crate::rate_budget::BudgetPolicy,
     pub log_format: LogFormat,
+    /// Google's OAuth token endpoint (`GOOGLE_OAUTH_TOKEN_URL`); the uploaded file's `token_uri`
+    /// is never followed.
+    pub google_oauth_token_url: String,
+    /// Root of the Google Play Developer API (`GOOGLE_PLAY_API_BASE_URL`, no trailing slash).
+    pub google_play_api_base_url: String,
+}
+
+/// `GOOGLE_OAUTH_TOKEN_URL` when unset.
+pub const DEFAULT_GOOGLE_OAUTH_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+/// `GOOGLE_PLAY_API_BASE_URL` when unset.
+pub const DEFAULT_GOOGLE_PLAY_API_BASE_URL: &str = "https://androidpublisher.googleapis.com";
+
+fn http_url(name: &'static str, raw: Option<String>, default: &str) -> Result<String, ConfigError> {
+    let url = raw.map_or_else(
+        || default.to_owned(),
+        |r| r.trim().trim_end_matches('/').to_owned(),
+    );
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(url)
+    } else {
+        Err(ConfigError::Invalid {
+            name,
+            reason: format!("expected an http(s) URL, got {url:?}"),
+        })
+    }
 }
 
 /// `SWEEP_CONCURRENCY` when unset: measured in `docs/performance.md` (10,000 keys x 10 apps with
@@ -86,6 +111,8 @@ impl std::fmt::Debug for Settings {
             .field("sweep_queue_url", &self.sweep_queue_url)
             .field("asc_budget", &self.asc_budget)
             .field("log_format", &self.log_format)
+            .field("google_oauth_token_url", &self.google_oauth_token_url)
+            .field("google_play_api_base_url", &self.google_play_api_base_url)
             .finish()
     }
 }
@@ -220,6 +247,16 @@ impl Settings {
                 });
             }
         };
+        let google_oauth_token_url = http_url(
+            "GOOGLE_OAUTH_TOKEN_URL",
+            get("GOOGLE_OAUTH_TOKEN_URL"),
+            DEFAULT_GOOGLE_OAUTH_TOKEN_URL,
+        )?;
+        let google_play_api_base_url = http_url(
+            "GOOGLE_PLAY_API_BASE_URL",
+            get("GOOGLE_PLAY_API_BASE_URL"),
+            DEFAULT_GOOGLE_PLAY_API_BASE_URL,
+        )?;
         Ok(Self {
             http_addr,
             data_dir,
@@ -234,6 +271,8 @@ impl Settings {
             sweep_queue_url,
             asc_budget,
             log_format,
+            google_oauth_token_url,
+            google_play_api_base_url,
         })
     }
 }
@@ -258,6 +297,14 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("./.shipwatch"));
         assert_eq!(s.store, StoreKind::Embedded);
         assert_eq!(s.sweep_interval, Duration::from_secs(60));
+        assert_eq!(
+            s.google_oauth_token_url,
+            "https://oauth2.googleapis.com/token"
+        );
+        assert_eq!(
+            s.google_play_api_base_url,
+            "https://androidpublisher.googleapis.com"
+        );
         assert_eq!(s.sweep_concurrency, DEFAULT_SWEEP_CONCURRENCY);
         assert!(!s.allow_private_destinations);
         assert!(s.admin_token_hash.is_none());

@@ -83,6 +83,12 @@ pub enum KeyStatusCode {
     InsufficientRole,
     AgreementsRequired,
     AscUnavailable,
+    /// Google Play: the service account may not read the app (403).
+    InsufficientPermission,
+    /// Google Play: no app with the package name (404).
+    PackageNotFound,
+    /// Google Play could not be reached; validation is retried.
+    StoreUnavailable,
 }
 
 impl KeyStatusCode {
@@ -92,6 +98,9 @@ impl KeyStatusCode {
             Self::InsufficientRole => "insufficient_role",
             Self::AgreementsRequired => "agreements_required",
             Self::AscUnavailable => "asc_unavailable",
+            Self::InsufficientPermission => "insufficient_permission",
+            Self::PackageNotFound => "package_not_found",
+            Self::StoreUnavailable => "store_unavailable",
         }
     }
 }
@@ -102,13 +111,23 @@ impl KeyStatusCode {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "StoredAccountRef", into = "StoredAccountRef")]
 pub enum AccountRef {
-    AppStoreConnect { key_id: KeyId, issuer_id: IssuerId },
+    AppStoreConnect {
+        key_id: KeyId,
+        issuer_id: IssuerId,
+    },
+    /// A Google Play service account and the packages it watches.
+    GooglePlay {
+        client_email: String,
+        private_key_id: String,
+        package_names: Vec<String>,
+    },
 }
 
 impl AccountRef {
     pub fn platform(&self) -> Platform {
         match self {
             Self::AppStoreConnect { .. } => Platform::AppStoreConnect,
+            Self::GooglePlay { .. } => Platform::GooglePlay,
         }
     }
 
@@ -116,6 +135,7 @@ impl AccountRef {
     pub fn identity(&self) -> &str {
         match self {
             Self::AppStoreConnect { key_id, .. } => key_id.as_str(),
+            Self::GooglePlay { client_email, .. } => client_email.as_str(),
         }
     }
 }
@@ -126,12 +146,14 @@ impl AccountRef {
 pub enum Platform {
     #[default]
     AppStoreConnect,
+    GooglePlay,
 }
 
 impl Platform {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AppStoreConnect => "app_store_connect",
+            Self::GooglePlay => "google_play",
         }
     }
 }
@@ -145,6 +167,12 @@ struct StoredAccountRef {
     key_id: Option<KeyId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     issuer_id: Option<IssuerId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    private_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    package_names: Option<Vec<String>>,
 }
 
 impl TryFrom<StoredAccountRef> for AccountRef {
@@ -155,6 +183,23 @@ impl TryFrom<StoredAccountRef> for AccountRef {
             Platform::AppStoreConnect => match (stored.key_id, stored.issuer_id) {
                 (Some(key_id), Some(issuer_id)) => Ok(Self::AppStoreConnect { key_id, issuer_id }),
                 _ => Err("an App Store Connect key record needs key_id and issuer_id".into()),
+            },
+            Platform::GooglePlay => match (
+                stored.client_email,
+                stored.private_key_id,
+                stored.package_names,
+            ) {
+                (Some(client_email), Some(private_key_id), Some(package_names)) => {
+                    Ok(Self::GooglePlay {
+                        client_email,
+                        private_key_id,
+                        package_names,
+                    })
+                }
+                _ => Err(
+                    "a Google Play key record needs client_email, private_key_id and package_names"
+                        .into(),
+                ),
             },
         }
     }
@@ -167,6 +212,21 @@ impl From<AccountRef> for StoredAccountRef {
                 platform: Platform::AppStoreConnect,
                 key_id: Some(key_id),
                 issuer_id: Some(issuer_id),
+                client_email: None,
+                private_key_id: None,
+                package_names: None,
+            },
+            AccountRef::GooglePlay {
+                client_email,
+                private_key_id,
+                package_names,
+            } => Self {
+                platform: Platform::GooglePlay,
+                key_id: None,
+                issuer_id: None,
+                client_email: Some(client_email),
+                private_key_id: Some(private_key_id),
+                package_names: Some(package_names),
             },
         }
     }

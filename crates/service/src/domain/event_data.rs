@@ -84,8 +84,12 @@ pub struct PhasedReleaseStateChanged {
 pub struct KeyRef {
     /// Our id of the key record.
     pub id: KeyRecordId,
-    /// Apple's Key ID.
-    pub key_id: KeyId,
+    /// Apple's Key ID (App Store Connect keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<KeyId>,
+    /// The service account (Google Play keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_email: Option<String>,
 }
 
 /// `shipwatch.account.action_required`.
@@ -208,7 +212,8 @@ mod tests {
     fn key() -> TestResult<KeyRef> {
         Ok(KeyRef {
             id: KeyRecordId("key1".into()),
-            key_id: KeyId::parse("ABCDE12345")?,
+            key_id: Some(KeyId::parse("ABCDE12345")?),
+            client_email: None,
         })
     }
 

@@ -192,7 +192,12 @@ fn key_ref(key: &ApiKeyRecord) -> KeyRef {
     KeyRef {
         id: key.id.clone(),
         key_id: match &key.account {
-            crate::model::AccountRef::AppStoreConnect { key_id, .. } => key_id.clone(),
+            crate::model::AccountRef::AppStoreConnect { key_id, .. } => Some(key_id.clone()),
+            crate::model::AccountRef::GooglePlay { .. } => None,
+        },
+        client_email: match &key.account {
+            crate::model::AccountRef::GooglePlay { client_email, .. } => Some(client_email.clone()),
+            crate::model::AccountRef::AppStoreConnect { .. } => None,
         },
     }
 }

@@ -453,15 +453,32 @@ fn key_code_explanation(code: KeyStatusCode) -> &'static str {
         KeyStatusCode::AscUnavailable => {
             "App Store Connect could not be reached; shipwatch keeps trying."
         }
+        KeyStatusCode::InsufficientPermission => {
+            "The service account can no longer read the app in Google Play Console. Invite it again under Users and permissions with at least \"View app information\"."
+        }
+        KeyStatusCode::PackageNotFound => {
+            "Google Play has no app with one of the key's package names, or the service account cannot see it. Check the package names, or delete the key and upload it with the right ones."
+        }
+        KeyStatusCode::StoreUnavailable => {
+            "Google Play could not be reached; shipwatch keeps trying."
+        }
     }
 }
 
 fn key_facts(key: &KeyRef) -> Vec<(String, String)> {
-    vec![("Key ID".to_owned(), key.key_id.as_str().to_owned())]
+    match (&key.key_id, &key.client_email) {
+        (Some(key_id), _) => vec![("Key ID".to_owned(), key_id.as_str().to_owned())],
+        (None, Some(email)) => vec![("Service account".to_owned(), email.clone())],
+        (None, None) => Vec::new(),
+    }
 }
 
 fn key_label(key: &KeyRef) -> String {
-    format!("API key {}", key.key_id.as_str())
+    match (&key.key_id, &key.client_email) {
+        (Some(key_id), _) => format!("API key {}", key_id.as_str()),
+        (None, Some(email)) => format!("service account {email}"),
+        (None, None) => format!("key {}", key.id),
+    }
 }
 
 fn account_action_message(data: &AccountActionRequired) -> Message {

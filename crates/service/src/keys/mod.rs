@@ -1,7 +1,10 @@
 //! Key lifecycle: upload (secret first, record second, nothing left behind on failure), re-validation
 //! requests and deletion. Validation itself is in [`validation`].
 
+mod google_play;
 mod validation;
+
+pub use google_play::*;
 
 pub use validation::*;
 
@@ -41,6 +44,16 @@ pub enum KeyError {
         "this key was validated several times in the last minutes; try again in {retry_after_seconds} s (each validation spends App Store Connect requests of the key's hourly allowance)"
     )]
     TooManyValidations { retry_after_seconds: u64 },
+    /// Google Play: the upload is not a usable service-account key.
+    #[error("{0}")]
+    InvalidServiceAccount(String),
+    /// Google Play: a package name breaks Android's rule, or none was given.
+    #[error("{0}")]
+    InvalidPackageName(String),
+    #[error(
+        "your team already has the service account {client_email}; delete its key first to upload it again"
+    )]
+    ServiceAccountExists { client_email: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

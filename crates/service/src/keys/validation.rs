@@ -35,6 +35,22 @@ pub fn message_for(code: KeyStatusCode) -> &'static str {
         KeyStatusCode::InsufficientRole => MESSAGE_INSUFFICIENT_ROLE,
         KeyStatusCode::AgreementsRequired => MESSAGE_AGREEMENTS_REQUIRED,
         KeyStatusCode::AscUnavailable => MESSAGE_ASC_UNAVAILABLE,
+        KeyStatusCode::InsufficientPermission => {
+            super::google_play::MESSAGE_INSUFFICIENT_PERMISSION
+        }
+        KeyStatusCode::PackageNotFound => super::google_play::MESSAGE_PACKAGE_NOT_FOUND,
+        KeyStatusCode::StoreUnavailable => super::google_play::MESSAGE_STORE_UNAVAILABLE,
+    }
+}
+
+/// What the user reads for a status code of a key of `platform` (Google Play words its refused
+/// grant in Google's terms).
+pub fn message_for_platform(platform: crate::model::Platform, code: KeyStatusCode) -> &'static str {
+    match (platform, code) {
+        (crate::model::Platform::GooglePlay, KeyStatusCode::NotAuthorized) => {
+            super::google_play::MESSAGE_NOT_AUTHORIZED_PLAY
+        }
+        _ => message_for(code),
     }
 }
 
@@ -64,10 +80,11 @@ pub fn apply_verdict(key: &ApiKeyRecord, verdict: &Verdict, now: DateTime<Utc>) 
             next.next_validation_at = None;
         }
         Verdict::Invalid(_) | Verdict::ActionRequired(_) => {
-            if let Some((status, code, message)) = blocked_status(verdict) {
+            if let Some((status, code, _)) = blocked_status(verdict) {
                 next.status = status;
                 next.status_code = Some(code);
-                next.status_message = Some(message.to_owned());
+                next.status_message =
+                    Some(message_for_platform(key.account.platform(), code).to_owned());
             }
             next.validated_at = Some(now);
             next.validation_attempts = 0;
@@ -75,8 +92,13 @@ pub fn apply_verdict(key: &ApiKeyRecord, verdict: &Verdict, now: DateTime<Utc>) 
         }
         Verdict::Unavailable { retry_after, .. } => {
             next.status = KeyStatus::Validating;
-            next.status_code = Some(KeyStatusCode::AscUnavailable);
-            next.status_message = Some(MESSAGE_ASC_UNAVAILABLE.to_owned());
+            // Each store names its own outage (the contract keeps `asc_unavailable` for Apple).
+            let code = match key.account.platform() {
+                crate::model::Platform::AppStoreConnect => KeyStatusCode::AscUnavailable,
+                crate::model::Platform::GooglePlay => KeyStatusCode::StoreUnavailable,
+            };
+            next.status_code = Some(code);
+            next.status_message = Some(message_for(code).to_owned());
             next.validation_attempts = key.validation_attempts.saturating_add(1);
             let delay = retry_delay(next.validation_attempts, *retry_after);
             next.next_validation_at =

@@ -26,7 +26,13 @@ impl Inner {
         now: DateTime<Utc>,
     ) -> (usize, usize) {
         let verdict = verdict_for(Err(err));
-        let Some((status, code, message)) = blocked_status(&verdict) else {
+        let Some((status, code, message)) = blocked_status(&verdict).map(|(s, c, _)| {
+            (
+                s,
+                c,
+                crate::keys::message_for_platform(key.account.platform(), c),
+            )
+        }) else {
             match verdict {
                 Verdict::Unavailable {
                     rate_limited: true,

@@ -1,0 +1,476 @@
+//! Google Play keys end to end through the HTTP API on both store adapters, against the fake
+//! Google (`shipwatch_tests::fake_google_play`): uploads (JSON and multipart), every rejected
+//! upload with its code and nothing stored, one access token per key reused, every validation
+//! outcome of the contract, and no key material in answers or log lines.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use shipwatch_shared::clock::SystemClock;
+use shipwatch_tests::app::{Backend, TestApp, TestTeam, fresh_stores, read};
+use shipwatch_tests::fake_asc::FakeAsc;
+use shipwatch_tests::fake_google_play::{
+    EC_P256, FakeGooglePlay, KEY_A, KEY_A_PKCS1, KEY_B, PlayFault, PlayTestKey,
+};
+
+shipwatch_tests::on_both_stores!(
+    play_upload_is_validated_with_one_token_and_no_edit_left_open,
+    play_multipart_upload_takes_repeated_and_comma_separated_package_names,
+    every_rejected_play_upload_names_its_reason_and_stores_nothing,
+    play_validation_outcomes_follow_the_contract,
+);
+
+const EMAIL_A: &str = "watcher@shipwatch-test.iam.gserviceaccount.com";
+const EMAIL_B: &str = "other@shipwatch-test.iam.gserviceaccount.com";
+
+struct Setup {
+    google: FakeGooglePlay,
+    _asc: FakeAsc,
+    app: TestApp,
+    team: TestTeam,
+}
+
+async fn setup(backend: Backend) -> Setup {
+    let google = FakeGooglePlay::start().await;
+    let asc = FakeAsc::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stores = fresh_stores(backend, dir.path()).await;
+    let settings = google.settings();
+    let environment: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::start_with_settings(
+        backend,
+        stores,
+        &asc.base_url(),
+        dir,
+        Arc::new(SystemClock),
+        &environment,
+    )
+    .await;
+    let team = app.create_team("Acme").await;
+    Setup {
+        google,
+        _asc: asc,
+        app,
+        team,
+    }
+}
+
+fn upload_body(key: &PlayTestKey, email: &str, packages: Value) -> Value {
+    json!({
+        "platform": "google_play",
+        "service_account": key.service_account_json(email),
+        "package_names": packages,
+        "name": "Android",
+    })
+}
+
+fn assert_no_key_material(key: &PlayTestKey, text: &str) {
+    for line in key.pem_body_lines() {
+        assert!(!text.contains(&line), "a line of the private key leaked");
+    }
+    assert!(!text.contains("ya29.fake-"), "an access token leaked");
+}
+
+fn is_settled(key: &Value) -> bool {
+    key["status"] != "validating" || key["status_code"] == "store_unavailable"
+}
+
+async fn assert_error(response: (u16, Value), status: u16, code: &str, mentions: &str) {
+    let (actual_status, body) = response;
+    assert_eq!(actual_status, status, "{code}: {body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(mentions),
+        "{code}: the message should name {mentions:?}: {body}"
+    );
+}
+
+async fn play_upload_is_validated_with_one_token_and_no_edit_left_open(backend: Backend) {
+    let Setup {
+        google, app, team, ..
+    } = setup(backend).await;
+    google.add_service_account(EMAIL_A, &KEY_A);
+    for package in ["com.example.hello", "com.example.world"] {
+        google.add_app(package, "Hello");
+        google.grant(package, EMAIL_A);
+    }
+
+    let body = upload_body(
+        &KEY_A,
+        EMAIL_A,
+        json!(["com.example.hello", "com.example.world"]),
+    );
+    let (status, created) = app.post_json(&team.token, "/v1/keys", &body).await;
+    assert_eq!(status, 202, "{created}");
+    assert_eq!(created["platform"], "google_play");
+    assert_eq!(created["client_email"], EMAIL_A);
+    assert_eq!(
+        created["package_names"],
+        json!(["com.example.hello", "com.example.world"])
+    );
+    assert!(created.get("key_id").is_none(), "{created}");
+    assert_eq!(created["status"], "validating");
+    assert!(
+        created["public_key_fingerprint"]
+            .as_str()
+            .unwrap()
+            .starts_with("SHA256:")
+    );
+    assert_no_key_material(&KEY_A, &created.to_string());
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let validated = app.wait_for_key(&team.token, &id, is_settled).await;
+    assert_eq!(
+        validated["status"],
+        "valid",
+        "{validated} {:?}",
+        google.rejected_assertions()
+    );
+    assert_eq!(validated["apps_count"], 2);
+    assert_eq!(google.count("POST", "/token"), 1);
+    assert_eq!(google.count("POST", "/edits"), 2);
+    assert_eq!(google.count("DELETE", "/edits/"), 2);
+    assert_eq!(google.open_edits(), 0, "every edit is deleted again");
+
+    // A second validation reuses the cached access token.
+    let (status, _) = app
+        .post_json(&team.token, &format!("/v1/keys/{id}/validate"), &json!({}))
+        .await;
+    assert_eq!(status, 202);
+    let again = app
+        .wait_for_key(&team.token, &id, |k| {
+            k["status"] == "valid" && k["validated_at"] != validated["validated_at"]
+        })
+        .await;
+    assert_eq!(again["status"], "valid");
+    assert_eq!(
+        google.count("POST", "/token"),
+        1,
+        "one token per key, reused"
+    );
+    assert_eq!(google.count("POST", "/edits"), 4);
+
+    let (_, list) = app.get(&team.token, "/v1/keys").await;
+    assert_no_key_material(&KEY_A, &list.to_string());
+    assert_no_key_material(&KEY_A, &shipwatch_tests::logs::captured());
+}
+
+async fn play_multipart_upload_takes_repeated_and_comma_separated_package_names(backend: Backend) {
+    let Setup {
+        google, app, team, ..
+    } = setup(backend).await;
+    google.add_service_account(EMAIL_A, &KEY_A);
+    for package in ["com.example.a", "com.example.b", "com.example.c"] {
+        google.add_app(package, "App");
+        google.grant(package, EMAIL_A);
+    }
+    let file = reqwest::multipart::Part::bytes(
+        KEY_A.service_account_json(EMAIL_A).to_string().into_bytes(),
+    )
+    .file_name("shipwatch-test-5f1c0a3b9d2e.json")
+    .mime_str("application/json")
+    .unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("platform", "google_play")
+        .part("service_account", file)
+        .text("package_names", "com.example.a, com.example.b")
+        .text("package_names", "com.example.c")
+        .text("name", "Play");
+    let response = app
+        .http
+        .post(app.url("/v1/keys"))
+        .bearer_auth(&team.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let (status, created) = read(response).await;
+    assert_eq!(status, 202, "{created}");
+    assert_eq!(
+        created["package_names"],
+        json!(["com.example.a", "com.example.b", "com.example.c"])
+    );
+    assert_eq!(created["name"], "Play");
+    let validated = app
+        .wait_for_key(&team.token, created["id"].as_str().unwrap(), is_settled)
+        .await;
+    assert_eq!(validated["status"], "valid", "{validated}");
+    assert_eq!(validated["apps_count"], 3);
+}
+
+async fn every_rejected_play_upload_names_its_reason_and_stores_nothing(backend: Backend) {
+    let Setup { app, team, .. } = setup(backend).await;
+    let post = |body: Value| {
+        let app = &app;
+        let team = &team;
+        async move { app.post_json(&team.token, "/v1/keys", &body).await }
+    };
+    let good = || upload_body(&KEY_A, EMAIL_A, json!(["com.example.app"]));
+    let with_file = |file: Value| {
+        let mut body = good();
+        body["service_account"] = file;
+        body
+    };
+    let file_with = |field: &str, value: Value| {
+        let mut file = KEY_A.service_account_json(EMAIL_A);
+        file[field] = value;
+        file
+    };
+    let file_without = |field: &str| {
+        let mut file = KEY_A.service_account_json(EMAIL_A);
+        file.as_object_mut().unwrap().remove(field);
+        file
+    };
+
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            with_file(file_with("type", json!("authorized_user"))),
+            "\"type\"",
+        ),
+        (with_file(file_without("type")), "\"type\""),
+        (with_file(file_without("client_email")), "client_email"),
+        (with_file(file_without("private_key")), "private_key"),
+        (with_file(file_without("private_key_id")), "private_key_id"),
+        (
+            with_file(
+                json!({"installed": {"client_id": "1.apps.googleusercontent.com", "client_secret": "x"}}),
+            ),
+            "OAuth client",
+        ),
+        (
+            with_file(file_with("private_key", json!("not a pem"))),
+            "PEM",
+        ),
+        (
+            with_file(file_with("private_key", json!(KEY_A_PKCS1))),
+            "PKCS#1",
+        ),
+        (
+            with_file(file_with("private_key", json!(EC_P256))),
+            "not an RSA key",
+        ),
+        (
+            with_file(file_with("client_email", json!("nobody"))),
+            "email",
+        ),
+        (with_file(json!("{not json")), "not JSON"),
+        (with_file(json!("x".repeat(20 * 1024))), "larger than"),
+        (
+            {
+                let mut body = good();
+                body.as_object_mut().unwrap().remove("service_account");
+                body
+            },
+            "service_account is required",
+        ),
+    ];
+    for (body, mentions) in cases {
+        assert_error(post(body).await, 400, "invalid_service_account", mentions).await;
+    }
+    // The file as text works the same as the object (here: one with a wrong type).
+    let as_text = with_file(json!(file_with("type", json!("user")).to_string()));
+    assert_error(
+        post(as_text).await,
+        400,
+        "invalid_service_account",
+        "\"type\"",
+    )
+    .await;
+
+    for (packages, mentions) in [
+        (json!(["com.1app"]), "com.1app"),
+        (json!("com.example.app,app"), "\"app\""),
+        (json!(["com.ex-ample.app"]), "com.ex-ample.app"),
+        (json!([]), "package_names is required"),
+        (json!(""), "package_names is required"),
+        (json!([42]), "package_names must be"),
+    ] {
+        let mut body = good();
+        body["package_names"] = packages;
+        assert_error(post(body).await, 400, "invalid_package_name", mentions).await;
+    }
+    let mut unknown_platform = good();
+    unknown_platform["platform"] = json!("windows_store");
+    assert_error(
+        post(unknown_platform).await,
+        400,
+        "invalid_request",
+        "platform",
+    )
+    .await;
+
+    // Over the body limit: 413 before anything is parsed.
+    let mut huge = good();
+    huge["name"] = json!("x".repeat(70 * 1024));
+    assert_error(post(huge).await, 413, "payload_too_large", "").await;
+
+    // Nothing stored by any of those: no record, no secret.
+    let (_, list) = app.get(&team.token, "/v1/keys").await;
+    assert_eq!(list["keys"], json!([]));
+    assert_eq!(app.count_team_secrets(&team.id).await, 0);
+
+    // key_exists: the same client_email again (even with another key of the account).
+    let (status, created) = post(good()).await;
+    assert_eq!(status, 202, "{created}");
+    assert_error(
+        post(upload_body(&KEY_B, EMAIL_A, json!(["com.example.other"]))).await,
+        409,
+        "key_exists",
+        EMAIL_A,
+    )
+    .await;
+    let (_, list) = app.get(&team.token, "/v1/keys").await;
+    assert_eq!(list["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(app.count_team_secrets(&team.id).await, 1);
+    // Another service account in the same team is fine.
+    let (status, _) = post(upload_body(&KEY_B, EMAIL_B, json!(["com.example.app"]))).await;
+    assert_eq!(status, 202);
+
+    let logs = shipwatch_tests::logs::captured();
+    assert_no_key_material(&KEY_A, &logs);
+    assert_no_key_material(&KEY_B, &logs);
+}
+
+async fn play_validation_outcomes_follow_the_contract(backend: Backend) {
+    let Setup {
+        google, app, team, ..
+    } = setup(backend).await;
+    google.add_app("com.example.mine", "Mine");
+    google.add_app("com.example.theirs", "Theirs");
+    let accounts = [
+        ("valid@p.iam.gserviceaccount.com", &KEY_A),
+        ("revoked@p.iam.gserviceaccount.com", &KEY_B),
+        ("noaccess@p.iam.gserviceaccount.com", &KEY_A),
+        ("nopackage@p.iam.gserviceaccount.com", &KEY_B),
+        ("unknown@p.iam.gserviceaccount.com", &KEY_A),
+    ];
+    for (email, key) in accounts {
+        if !email.starts_with("unknown") {
+            google.add_service_account(email, key);
+        }
+        google.grant("com.example.mine", email);
+    }
+    google.revoke("revoked@p.iam.gserviceaccount.com");
+
+    let mut expectations = Vec::new();
+    for (email, key, package, status, code, mentions) in [
+        (
+            "valid@p.iam.gserviceaccount.com",
+            &KEY_A,
+            "com.example.mine",
+            "valid",
+            Value::Null,
+            "",
+        ),
+        (
+            "revoked@p.iam.gserviceaccount.com",
+            &KEY_B,
+            "com.example.mine",
+            "invalid",
+            json!("not_authorized"),
+            "invalid_grant",
+        ),
+        // Unknown to Google (the key was deleted): the grant is refused too.
+        (
+            "unknown@p.iam.gserviceaccount.com",
+            &KEY_A,
+            "com.example.mine",
+            "invalid",
+            json!("not_authorized"),
+            "invalid_grant",
+        ),
+        (
+            "noaccess@p.iam.gserviceaccount.com",
+            &KEY_A,
+            "com.example.theirs",
+            "invalid",
+            json!("insufficient_permission"),
+            "Users and permissions",
+        ),
+        (
+            "nopackage@p.iam.gserviceaccount.com",
+            &KEY_B,
+            "com.example.missing",
+            "invalid",
+            json!("package_not_found"),
+            "package name",
+        ),
+    ] {
+        let (s, created) = app
+            .post_json(
+                &team.token,
+                "/v1/keys",
+                &upload_body(key, email, json!([package])),
+            )
+            .await;
+        assert_eq!(s, 202, "{created}");
+        expectations.push((
+            created["id"].as_str().unwrap().to_owned(),
+            status,
+            code,
+            mentions,
+        ));
+    }
+    for (id, status, code, mentions) in expectations {
+        let key = app.wait_for_key(&team.token, &id, is_settled).await;
+        assert_eq!(key["status"], status, "{key}");
+        assert_eq!(key["status_code"], code, "{key}");
+        let message = key["status_message"].as_str().unwrap_or_default();
+        assert!(message.contains(mentions), "{key}");
+    }
+    assert_eq!(google.open_edits(), 0);
+
+    // Google unreachable (503 on the API, then a 429 with Retry-After): still validating with
+    // store_unavailable, retried later; the grant itself is not blamed.
+    google.add_service_account("outage@p.iam.gserviceaccount.com", &KEY_A);
+    google.grant("com.example.mine", "outage@p.iam.gserviceaccount.com");
+    google.push_fault(PlayFault::Unavailable);
+    let (_, created) = app
+        .post_json(
+            &team.token,
+            "/v1/keys",
+            &upload_body(
+                &KEY_A,
+                "outage@p.iam.gserviceaccount.com",
+                json!(["com.example.mine"]),
+            ),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let key = app.wait_for_key(&team.token, &id, is_settled).await;
+    assert_eq!(key["status"], "validating", "{key}");
+    assert_eq!(key["status_code"], "store_unavailable", "{key}");
+    assert!(key["next_validation_at"].is_string(), "{key}");
+    assert!(
+        key["status_message"]
+            .as_str()
+            .unwrap()
+            .contains("Google Play is not answering")
+    );
+
+    google.push_token_fault(PlayFault::RateLimited {
+        retry_after_seconds: 7200,
+    });
+    google.add_service_account("limited@p.iam.gserviceaccount.com", &KEY_B);
+    let (_, created) = app
+        .post_json(
+            &team.token,
+            "/v1/keys",
+            &upload_body(
+                &KEY_B,
+                "limited@p.iam.gserviceaccount.com",
+                json!(["com.example.mine"]),
+            ),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let key = app.wait_for_key(&team.token, &id, is_settled).await;
+    assert_eq!(key["status_code"], "store_unavailable", "{key}");
+    let next: chrono::DateTime<chrono::Utc> =
+        key["next_validation_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        next > chrono::Utc::now() + chrono::TimeDelta::minutes(110),
+        "Retry-After is honoured: {key}"
+    );
+}
