@@ -18,6 +18,7 @@ shipwatch_tests::on_both_stores!(
     play_multipart_upload_takes_repeated_and_comma_separated_package_names,
     every_rejected_play_upload_names_its_reason_and_stores_nothing,
     play_validation_outcomes_follow_the_contract,
+    sweep_skips_a_valid_play_key_without_events_or_status_change,
 );
 
 const EMAIL_A: &str = "watcher@shipwatch-test.iam.gserviceaccount.com";
@@ -473,4 +474,34 @@ async fn play_validation_outcomes_follow_the_contract(backend: Backend) {
         next > chrono::Utc::now() + chrono::TimeDelta::minutes(110),
         "Retry-After is honoured: {key}"
     );
+}
+
+/// Sweeping Play keys (tracks and releases) is not implemented yet: the adapter answers the read
+/// as unavailable, so the sweep skips the key, records no event and leaves its status alone.
+async fn sweep_skips_a_valid_play_key_without_events_or_status_change(backend: Backend) {
+    let Setup {
+        google, app, team, ..
+    } = setup(backend).await;
+    google.add_service_account(EMAIL_A, &KEY_A);
+    google.add_app("com.example.hello", "Hello");
+    google.grant("com.example.hello", EMAIL_A);
+    let (_, created) = app
+        .post_json(
+            &team.token,
+            "/v1/keys",
+            &upload_body(&KEY_A, EMAIL_A, json!(["com.example.hello"])),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let key = app.wait_for_key(&team.token, &id, is_settled).await;
+    assert_eq!(key["status"], "valid", "{key}");
+
+    let report = app.services.sweeper.run().await;
+    assert_eq!(report.keys_skipped, 1, "{report:?}");
+    assert_eq!(report.events, 0, "{report:?}");
+    let (_, after) = app.get(&team.token, &format!("/v1/keys/{id}")).await;
+    assert_eq!(after["status"], "valid", "{after}");
+    let (status, history) = app.get(&team.token, "/v1/events").await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["events"], json!([]), "{history}");
 }
