@@ -223,6 +223,54 @@ fn fixtures() -> Vec<(&'static str, EventRecord)> {
                 )
             },
         ),
+        (
+            "play_release_new_rollout",
+            event(
+                "p1",
+                events::PLAY_RELEASE_STATE_CHANGED,
+                Some("com.example.weatherpro"),
+                json!({
+                    "app": {"id": "com.example.weatherpro", "name": "Weather Pro", "bundle_id": "com.example.weatherpro"},
+                    "track": "production",
+                    "release": {"name": "2.4.0 (512)", "version_codes": ["512", "513"]},
+                    "old_state": null, "new_state": "inProgress",
+                    "old_user_fraction": null, "new_user_fraction": 0.1,
+                }),
+                "Weather Pro 2.4.0 (512) on production: started rolling out to 10 % of users",
+            ),
+        ),
+        (
+            "play_release_rollout_step",
+            event(
+                "p2",
+                events::PLAY_RELEASE_STATE_CHANGED,
+                Some("com.example.weatherpro"),
+                json!({
+                    "app": {"id": "com.example.weatherpro", "name": "Weather Pro", "bundle_id": "com.example.weatherpro"},
+                    "track": "production",
+                    "release": {"name": "2.4.0 (512)", "version_codes": ["512"]},
+                    "old_state": "inProgress", "new_state": "inProgress",
+                    "old_user_fraction": 0.1, "new_user_fraction": 0.5,
+                }),
+                "Weather Pro 2.4.0 (512) on production: now rolling out to 50 % of users",
+            ),
+        ),
+        (
+            "play_release_halted",
+            event(
+                "p3",
+                events::PLAY_RELEASE_STATE_CHANGED,
+                Some("com.example.weatherpro"),
+                json!({
+                    "app": {"id": "com.example.weatherpro", "name": "Weather Pro", "bundle_id": "com.example.weatherpro"},
+                    "track": "beta",
+                    "release": {"name": null, "version_codes": ["514"]},
+                    "old_state": "inProgress", "new_state": "halted",
+                    "old_user_fraction": 0.5, "new_user_fraction": 0.5,
+                }),
+                "Weather Pro version code 514 on beta: rollout halted",
+            ),
+        ),
     ]
 }
 

@@ -18,7 +18,8 @@ shipwatch_tests::on_both_stores!(
     play_multipart_upload_takes_repeated_and_comma_separated_package_names,
     every_rejected_play_upload_names_its_reason_and_stores_nothing,
     play_validation_outcomes_follow_the_contract,
-    sweep_skips_a_valid_play_key_without_events_or_status_change,
+    play_sweep_reports_each_release_transition_once,
+    play_sweep_turns_a_revoked_grant_and_a_lost_permission_into_one_key_event_each,
 );
 
 const EMAIL_A: &str = "watcher@shipwatch-test.iam.gserviceaccount.com";
@@ -476,15 +477,45 @@ async fn play_validation_outcomes_follow_the_contract(backend: Backend) {
     );
 }
 
-/// Sweeping Play keys (tracks and releases) is not implemented yet: the adapter answers the read
-/// as unavailable, so the sweep skips the key, records no event and leaves its status alone.
-async fn sweep_skips_a_valid_play_key_without_events_or_status_change(backend: Backend) {
-    let Setup {
-        google, app, team, ..
-    } = setup(backend).await;
+fn release(name: &str, code: &str, status: &str, fraction: Option<f64>) -> Value {
+    let mut release = json!({"name": name, "versionCodes": [code], "status": status});
+    if let Some(fraction) = fraction {
+        release["userFraction"] = json!(fraction);
+    }
+    release
+}
+
+fn production(releases: Vec<Value>) -> Vec<Value> {
+    vec![
+        json!({"track": "production", "releases": releases}),
+        json!({"track": "internal", "releases": [release("0.9", "9", "completed", None)]}),
+    ]
+}
+
+/// The Play events of the team's history, oldest first, as (old_state, new_state,
+/// old_user_fraction, new_user_fraction).
+async fn play_events(app: &TestApp, team: &TestTeam) -> Vec<Value> {
+    let (status, history) = app.get(&team.token, "/v1/events").await;
+    assert_eq!(status, 200, "{history}");
+    let mut events: Vec<Value> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "shipwatch.play_release.state_changed")
+        .cloned()
+        .collect();
+    events.reverse();
+    events
+}
+
+async fn valid_play_key(google: &FakeGooglePlay, app: &TestApp, team: &TestTeam) -> String {
     google.add_service_account(EMAIL_A, &KEY_A);
-    google.add_app("com.example.hello", "Hello");
+    google.add_app("com.example.hello", "Hello Android");
     google.grant("com.example.hello", EMAIL_A);
+    google.set_tracks(
+        "com.example.hello",
+        production(vec![release("1.0", "10", "completed", None)]),
+    );
     let (_, created) = app
         .post_json(
             &team.token,
@@ -495,13 +526,192 @@ async fn sweep_skips_a_valid_play_key_without_events_or_status_change(backend: B
     let id = created["id"].as_str().unwrap().to_owned();
     let key = app.wait_for_key(&team.token, &id, is_settled).await;
     assert_eq!(key["status"], "valid", "{key}");
+    id
+}
 
-    let report = app.services.sweeper.run().await;
+async fn play_sweep_reports_each_release_transition_once(backend: Backend) {
+    let Setup {
+        google, app, team, ..
+    } = setup(backend).await;
+    let id = valid_play_key(&google, &app, &team).await;
+    let sweeper = app.services.sweeper.clone();
+
+    // Baseline: silent; the listing is read once for the app's name.
+    let before = google.requests().len();
+    let report = sweeper.run().await;
+    assert_eq!(report.events, 0, "{report:?}");
+    assert_eq!(report.keys_skipped, 0, "{report:?}");
+    let baseline: Vec<String> = google.requests()[before..]
+        .iter()
+        .map(|(m, p)| format!("{m} {p}"))
+        .collect();
+    assert_eq!(
+        baseline.len(),
+        4,
+        "insert, tracks, listings, delete: {baseline:?}"
+    );
+    assert!(baseline.iter().any(|r| r.ends_with("/listings")));
+
+    let sweep = |tracks: Vec<Value>| {
+        let (google, sweeper) = (&google, sweeper.clone());
+        async move {
+            google.set_tracks("com.example.hello", tracks);
+            let before = google.requests().len();
+            let report = sweeper.run().await;
+            let spent = google.requests().len() - before;
+            assert!(
+                spent <= 3,
+                "at most 3 requests per package per sweep, got {spent}"
+            );
+            report.events
+        }
+    };
+    // Nothing changed: nothing to say.
+    assert_eq!(
+        sweep(production(vec![release("1.0", "10", "completed", None)])).await,
+        0
+    );
+    // A new staged rollout at 10 %.
+    let at = |status: &str, fraction: Option<f64>| {
+        production(vec![
+            release("1.0", "10", "completed", None),
+            release("1.1", "11", status, fraction),
+        ])
+    };
+    assert_eq!(sweep(at("inProgress", Some(0.1))).await, 1);
+    assert_eq!(sweep(at("inProgress", Some(0.1))).await, 0);
+    // 10 % -> 50 %, by two overlapping sweeps: one event.
+    google.set_tracks("com.example.hello", at("inProgress", Some(0.5)));
+    let (a, b) = tokio::join!(sweeper.run(), sweeper.run());
+    assert_eq!(a.events + b.events, 1, "{a:?} {b:?}");
+    assert_eq!(sweep(at("halted", Some(0.5))).await, 1);
+    assert_eq!(sweep(at("completed", None)).await, 1);
+    assert_eq!(google.open_edits(), 0);
+
+    let events = play_events(&app, &team).await;
+    let seen: Vec<(Value, Value, Value, Value)> = events
+        .iter()
+        .map(|e| {
+            let d = &e["data"];
+            (
+                d["old_state"].clone(),
+                d["new_state"].clone(),
+                d["old_user_fraction"].clone(),
+                d["new_user_fraction"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Value::Null, json!("inProgress"), Value::Null, json!(0.1)),
+            (
+                json!("inProgress"),
+                json!("inProgress"),
+                json!(0.1),
+                json!(0.5)
+            ),
+            (json!("inProgress"), json!("halted"), json!(0.5), json!(0.5)),
+            (json!("halted"), json!("completed"), json!(0.5), Value::Null),
+        ]
+    );
+    let data = &events[0]["data"];
+    assert_eq!(
+        data["app"],
+        json!({"id": "com.example.hello", "name": "Hello Android", "bundle_id": "com.example.hello"})
+    );
+    assert_eq!(data["track"], "production");
+    assert_eq!(
+        data["release"],
+        json!({"name": "1.1", "version_codes": ["11"]})
+    );
+    let (_, key) = app.get(&team.token, &format!("/v1/keys/{id}")).await;
+    assert_eq!(key["status"], "valid", "{key}");
+    assert_no_key_material(&KEY_A, &shipwatch_tests::logs::captured());
+}
+
+async fn play_sweep_turns_a_revoked_grant_and_a_lost_permission_into_one_key_event_each(
+    backend: Backend,
+) {
+    let Setup {
+        google, app, team, ..
+    } = setup(backend).await;
+    let id = valid_play_key(&google, &app, &team).await;
+    let sweeper = app.services.sweeper.clone();
+    sweeper.run().await;
+
+    google.revoke(EMAIL_A);
+    let (a, b) = tokio::join!(sweeper.run(), sweeper.run());
+    assert_eq!(
+        a.events + b.events,
+        1,
+        "one key.status_changed: {a:?} {b:?}"
+    );
+    let (_, key) = app.get(&team.token, &format!("/v1/keys/{id}")).await;
+    assert_eq!(key["status"], "invalid", "{key}");
+    assert_eq!(key["status_code"], "not_authorized", "{key}");
+    let (_, history) = app.get(&team.token, "/v1/events").await;
+    let changed: Vec<&Value> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "shipwatch.key.status_changed")
+        .collect();
+    assert_eq!(changed.len(), 1, "{history}");
+    assert_eq!(changed[0]["data"]["key"]["client_email"], EMAIL_A);
+    assert_eq!(changed[0]["data"]["code"], "not_authorized");
+
+    // Another team's key loses its Play Console permission: insufficient_permission.
+    let other = app.create_team("Other").await;
+    google.add_service_account(EMAIL_B, &KEY_B);
+    google.grant("com.example.hello", EMAIL_B);
+    let (_, created) = app
+        .post_json(
+            &other.token,
+            "/v1/keys",
+            &upload_body(&KEY_B, EMAIL_B, json!(["com.example.hello"])),
+        )
+        .await;
+    let other_id = created["id"].as_str().unwrap().to_owned();
+    let key = app.wait_for_key(&other.token, &other_id, is_settled).await;
+    assert_eq!(key["status"], "valid", "{key}");
+    sweeper.run().await;
+    google.revoke_permission("com.example.hello", EMAIL_B);
+    sweeper.run().await;
+    let (_, key) = app.get(&other.token, &format!("/v1/keys/{other_id}")).await;
+    assert_eq!(key["status"], "invalid", "{key}");
+    assert_eq!(key["status_code"], "insufficient_permission", "{key}");
+    assert_eq!(google.open_edits(), 0);
+
+    // Rate limited (429 with Retry-After): the key is skipped and paused, its status unchanged.
+    let third = app.create_team("Third").await;
+    let limited = "limited@shipwatch-test.iam.gserviceaccount.com";
+    google.add_service_account(limited, &KEY_A);
+    google.grant("com.example.hello", limited);
+    let (_, created) = app
+        .post_json(
+            &third.token,
+            "/v1/keys",
+            &upload_body(&KEY_A, limited, json!(["com.example.hello"])),
+        )
+        .await;
+    let third_id = created["id"].as_str().unwrap().to_owned();
+    let key = app.wait_for_key(&third.token, &third_id, is_settled).await;
+    assert_eq!(key["status"], "valid", "{key}");
+    sweeper.run().await;
+    google.push_fault(PlayFault::RateLimited {
+        retry_after_seconds: 600,
+    });
+    let report = sweeper.run().await;
     assert_eq!(report.keys_skipped, 1, "{report:?}");
     assert_eq!(report.events, 0, "{report:?}");
-    let (_, after) = app.get(&team.token, &format!("/v1/keys/{id}")).await;
-    assert_eq!(after["status"], "valid", "{after}");
-    let (status, history) = app.get(&team.token, "/v1/events").await;
-    assert_eq!(status, 200, "{history}");
-    assert_eq!(history["events"], json!([]), "{history}");
+    let before = google.requests().len();
+    let report = sweeper.run().await;
+    assert_eq!(
+        report.keys_skipped, 1,
+        "paused until Retry-After: {report:?}"
+    );
+    assert_eq!(google.requests().len(), before, "no request while paused");
+    let (_, key) = app.get(&third.token, &format!("/v1/keys/{third_id}")).await;
+    assert_eq!(key["status"], "valid", "{key}");
 }

@@ -213,6 +213,13 @@ impl FakeGooglePlay {
         }
     }
 
+    /// Removes the service account from the app (Users and permissions).
+    pub fn revoke_permission(&self, package: &str, client_email: &str) {
+        if let Some(app) = self.world().apps.get_mut(package) {
+            app.readers.remove(client_email);
+        }
+    }
+
     /// Sets the app's `Track` objects as `edits.tracks.list` returns them.
     pub fn set_tracks(&self, package: &str, tracks: Vec<Value>) {
         if let Some(app) = self.world().apps.get_mut(package) {

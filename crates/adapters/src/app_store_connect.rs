@@ -131,6 +131,7 @@ impl AccountSession for AscAccountSession {
             apps,
             builds,
             phased_releases,
+            play_apps: Vec::new(),
         })
     }
 

@@ -19,7 +19,10 @@ use shipwatch_service::accounts::{
     AccountError, AccountSession, AccountSummary, AccountUsage, CredentialError, Credentials,
     PlayCredentials, StoreAccounts,
 };
-use shipwatch_service::domain::observation::Observation;
+use shipwatch_service::domain::observation::{
+    Observation, ObservedPlayApp, ObservedRelease, ObservedTrack,
+};
+use shipwatch_service::domain::play_snapshot::needs_title;
 use shipwatch_service::domain::snapshot::KeySnapshot;
 use shipwatch_service::model::{AccountRef, KeyStatusCode, SecretValue};
 use shipwatch_shared::clock::Clock;
@@ -134,6 +137,42 @@ struct AppEdit {
     id: String,
 }
 
+/// `TracksListResponse` of `edits.tracks.list`.
+#[derive(Deserialize)]
+struct TracksListResponse {
+    #[serde(default)]
+    tracks: Vec<Track>,
+}
+
+#[derive(Deserialize)]
+struct Track {
+    track: String,
+    #[serde(default)]
+    releases: Vec<TrackRelease>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TrackRelease {
+    name: Option<String>,
+    #[serde(default)]
+    version_codes: Vec<String>,
+    status: Option<String>,
+    user_fraction: Option<serde_json::Number>,
+}
+
+/// `ListingsListResponse` of `edits.listings.list`.
+#[derive(Deserialize)]
+struct ListingsListResponse {
+    #[serde(default)]
+    listings: Vec<Listing>,
+}
+
+#[derive(Deserialize)]
+struct Listing {
+    title: Option<String>,
+}
+
 impl PlaySession {
     fn count(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
@@ -237,6 +276,55 @@ impl PlaySession {
         }
     }
 
+    async fn read_edit(
+        &self,
+        edit_url: &str,
+        prev: Option<&KeySnapshot>,
+        package: &str,
+    ) -> Result<ObservedPlayApp, AccountError> {
+        let body = self
+            .call(self.http.get(format!("{edit_url}/tracks")))
+            .await?;
+        let tracks: TracksListResponse = serde_json::from_slice(&body)
+            .map_err(|_| AccountError::Unavailable("unreadable tracks list".into()))?;
+        let title = if needs_title(prev, package) {
+            let body = self
+                .call(self.http.get(format!("{edit_url}/listings")))
+                .await?;
+            let listings: ListingsListResponse = serde_json::from_slice(&body)
+                .map_err(|_| AccountError::Unavailable("unreadable listings".into()))?;
+            // The default language's listing is not marked in the list: the first with a
+            // title stands for it.
+            listings
+                .listings
+                .into_iter()
+                .find_map(|l| l.title.filter(|t| !t.is_empty()))
+        } else {
+            None
+        };
+        Ok(ObservedPlayApp {
+            package_name: package.to_owned(),
+            title,
+            tracks: tracks
+                .tracks
+                .into_iter()
+                .map(|t| ObservedTrack {
+                    track: t.track,
+                    releases: t
+                        .releases
+                        .into_iter()
+                        .map(|r| ObservedRelease {
+                            name: r.name,
+                            version_codes: r.version_codes,
+                            status: r.status.unwrap_or_else(|| "statusUnspecified".into()),
+                            user_fraction: r.user_fraction,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+    }
+
     /// `edits.insert` then `edits.delete`: proves the package is readable, leaves nothing.
     async fn probe_package(&self, package: &str) -> Result<(), AccountError> {
         let body = self.call(self.http.post(self.edits_url(package))).await?;
@@ -262,13 +350,27 @@ impl AccountSession for PlaySession {
         })
     }
 
-    /// Not implemented yet: reading tracks into the store-neutral observation needs the
-    /// observation, snapshot and diff to learn Play releases. Reported as unavailable (the sweep
-    /// skips the key and logs it), never as an empty read.
-    async fn observe(&self, _prev: Option<&KeySnapshot>) -> Result<Observation, AccountError> {
-        Err(AccountError::Unavailable(
-            "sweeping Google Play keys is not implemented yet".into(),
-        ))
+    /// Per package: `edits.insert`, `edits.tracks.list`, the default listing's title only when
+    /// the snapshot has none (`edits.listings.list`, once per baseline), and `edits.delete`:
+    /// 3 requests per package per sweep (4 at baseline), plus one token exchange an hour.
+    async fn observe(&self, prev: Option<&KeySnapshot>) -> Result<Observation, AccountError> {
+        let mut play_apps = Vec::with_capacity(self.packages.len());
+        for package in &self.packages {
+            let body = self.call(self.http.post(self.edits_url(package))).await?;
+            let edit: AppEdit = serde_json::from_slice(&body)
+                .map_err(|_| AccountError::Unavailable("unreadable AppEdit".into()))?;
+            let edit_url = format!("{}/{}", self.edits_url(package), urlencode(&edit.id));
+            let read = self.read_edit(&edit_url, prev, package).await;
+            // The edit is deleted whatever the read gave, so none is left open.
+            let deleted = self.call(self.http.delete(&edit_url)).await;
+            let app = read?;
+            deleted?;
+            play_apps.push(app);
+        }
+        Ok(Observation {
+            play_apps,
+            ..Observation::default()
+        })
     }
 
     fn usage(&self) -> AccountUsage {

@@ -89,6 +89,16 @@ pub enum Change {
         new: String,
         current_day_number: Option<u32>,
     },
+    /// A Google Play release is new, changed `status`, or took a staged-rollout step.
+    PlayRelease {
+        app: AppRef,
+        track: String,
+        release: super::play_snapshot::PlayReleaseRef,
+        old_state: Option<String>,
+        new_state: String,
+        old_user_fraction: Option<serde_json::Number>,
+        new_user_fraction: Option<serde_json::Number>,
+    },
 }
 
 impl Change {
@@ -98,7 +108,8 @@ impl Change {
             Self::VersionState { app, .. }
             | Self::BuildProcessing { app, .. }
             | Self::BuildBeta { app, .. }
-            | Self::PhasedRelease { app, .. } => app,
+            | Self::PhasedRelease { app, .. }
+            | Self::PlayRelease { app, .. } => app,
         }
     }
 }
@@ -155,6 +166,7 @@ pub fn diff(prev: Option<&KeySnapshot>, next: &KeySnapshot) -> Vec<Change> {
             );
         }
     }
+    super::play_snapshot::diff_play(prev, next, &mut changes);
     changes
 }
 
@@ -457,6 +469,7 @@ mod tests {
                 | Change::BuildProcessing { new, .. }
                 | Change::BuildBeta { new, .. }
                 | Change::PhasedRelease { new, .. } => new.as_str(),
+                Change::PlayRelease { new_state, .. } => new_state.as_str(),
             })
             .collect();
         assert_eq!(

@@ -28,6 +28,7 @@ pub enum EventData {
     AccountActionRequired(AccountActionRequired),
     KeyStatusChanged(KeyStatusChanged),
     Test(TestMessage),
+    PlayReleaseStateChanged(PlayReleaseStateChanged),
     /// Data of a type this version does not know, or not of its type's shape: kept exactly as
     /// stored (so the history stays readable) and rendered from the event's summary.
     Other(Value),
@@ -117,6 +118,19 @@ pub struct TestMessage {
     pub message: String,
 }
 
+/// `shipwatch.play_release.state_changed`: `app.id` and `app.bundle_id` are the package name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayReleaseStateChanged {
+    pub app: AppRef,
+    pub track: String,
+    pub release: crate::domain::play_snapshot::PlayReleaseRef,
+    /// Google's release `status`; `None` (null) when the release is new.
+    pub old_state: Option<String>,
+    pub new_state: String,
+    pub old_user_fraction: Option<serde_json::Number>,
+    pub new_user_fraction: Option<serde_json::Number>,
+}
+
 impl EventData {
     /// The event type this data belongs to; `None` for [`EventData::Other`], which is kept under
     /// whatever type it was stored with.
@@ -129,6 +143,7 @@ impl EventData {
             Self::AccountActionRequired(_) => ACCOUNT_ACTION_REQUIRED,
             Self::KeyStatusChanged(_) => KEY_STATUS_CHANGED,
             Self::Test(_) => TEST,
+            Self::PlayReleaseStateChanged(_) => crate::domain::events::PLAY_RELEASE_STATE_CHANGED,
             Self::Other(_) => return None,
         })
     }
@@ -144,6 +159,9 @@ impl EventData {
             ACCOUNT_ACTION_REQUIRED => typed(&data, Self::AccountActionRequired),
             KEY_STATUS_CHANGED => typed(&data, Self::KeyStatusChanged),
             TEST => typed(&data, Self::Test),
+            crate::domain::events::PLAY_RELEASE_STATE_CHANGED => {
+                typed(&data, Self::PlayReleaseStateChanged)
+            }
             _ => None,
         };
         typed.unwrap_or(Self::Other(data))
@@ -161,6 +179,7 @@ impl EventData {
             Self::AccountActionRequired(data) => json!(data),
             Self::KeyStatusChanged(data) => json!(data),
             Self::Test(data) => json!(data),
+            Self::PlayReleaseStateChanged(data) => json!(data),
             Self::Other(data) => data.clone(),
         }
     }
@@ -331,6 +350,26 @@ mod tests {
                 }),
                 r#"{"message":"Test message from shipwatch to \"ops\""}"#,
             ),
+            (
+                crate::domain::events::PLAY_RELEASE_STATE_CHANGED,
+                EventData::PlayReleaseStateChanged(PlayReleaseStateChanged {
+                    app: AppRef {
+                        id: "com.example.app".into(),
+                        name: "Example".into(),
+                        bundle_id: "com.example.app".into(),
+                    },
+                    track: "production".into(),
+                    release: crate::domain::play_snapshot::PlayReleaseRef {
+                        name: Some("1.4.0".into()),
+                        version_codes: vec!["140".into()],
+                    },
+                    old_state: Some("inProgress".into()),
+                    new_state: "inProgress".into(),
+                    old_user_fraction: serde_json::Number::from_f64(0.1),
+                    new_user_fraction: serde_json::Number::from_f64(0.5),
+                }),
+                r#"{"app":{"bundle_id":"com.example.app","id":"com.example.app","name":"Example"},"new_state":"inProgress","new_user_fraction":0.5,"old_state":"inProgress","old_user_fraction":0.1,"release":{"name":"1.4.0","version_codes":["140"]},"track":"production"}"#,
+            ),
         ])
     }
 
@@ -376,7 +415,8 @@ mod tests {
             assert_eq!(serde_json::to_string(&event)?, row);
             types.push(event.event_type.clone());
         }
-        assert_eq!(types, EVENT_TYPES);
+        // Rows older than Google Play support hold every type but the Play one.
+        assert_eq!(types, EVENT_TYPES[..OLD_ROWS.len()]);
 
         let event: EventRecord = serde_json::from_str(OLD_ROWS[0])?;
         let EventData::AppVersionStateChanged(data) = &event.data else {

@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::diff::{AppRef, BuildRef, Change, VersionRef};
 use super::event_data::{
     AccountActionRequired, AppVersionStateChanged, BuildStateChanged, EventData, KeyRef,
-    KeyStatusChanged, PhasedReleaseStateChanged, TestMessage,
+    KeyStatusChanged, PhasedReleaseStateChanged, PlayReleaseStateChanged, TestMessage,
 };
 use super::wording::{duration_words, platform_words, state_words};
 use crate::model::{
@@ -20,9 +20,10 @@ pub const PHASED_RELEASE_STATE_CHANGED: &str = "shipwatch.phased_release.state_c
 pub const ACCOUNT_ACTION_REQUIRED: &str = "shipwatch.account.action_required";
 pub const KEY_STATUS_CHANGED: &str = "shipwatch.key.status_changed";
 pub const TEST: &str = "shipwatch.test";
+pub const PLAY_RELEASE_STATE_CHANGED: &str = "shipwatch.play_release.state_changed";
 
 /// Every event type of `docs/events.md`, in its order.
-pub const EVENT_TYPES: [&str; 7] = [
+pub const EVENT_TYPES: [&str; 8] = [
     APP_VERSION_STATE_CHANGED,
     BUILD_PROCESSING_STATE_CHANGED,
     BUILD_BETA_STATE_CHANGED,
@@ -30,6 +31,7 @@ pub const EVENT_TYPES: [&str; 7] = [
     ACCOUNT_ACTION_REQUIRED,
     KEY_STATUS_CHANGED,
     TEST,
+    PLAY_RELEASE_STATE_CHANGED,
 ];
 
 /// Whose sweep saw a change, and when.
@@ -95,6 +97,27 @@ pub fn event_for_change(change: &Change, ctx: &EventContext) -> EventRecord {
             }),
             phased_summary(app, version, old.as_deref(), new, *current_day_number),
         ),
+        Change::PlayRelease {
+            app,
+            track,
+            release,
+            old_state,
+            new_state,
+            old_user_fraction,
+            new_user_fraction,
+        } => {
+            let data = PlayReleaseStateChanged {
+                app: app.clone(),
+                track: track.clone(),
+                release: release.clone(),
+                old_state: old_state.clone(),
+                new_state: new_state.clone(),
+                old_user_fraction: old_user_fraction.clone(),
+                new_user_fraction: new_user_fraction.clone(),
+            };
+            let summary = super::render::play_release_summary(&data);
+            (EventData::PlayReleaseStateChanged(data), summary)
+        }
     };
     new_event(
         &ctx.team_id,
@@ -579,6 +602,21 @@ pub(crate) mod tests {
             now(),
         ));
         events.push(test_event(&TeamId("team1".into()), "ops", now()));
+        events.push(event_for_change(
+            &Change::PlayRelease {
+                app: hello(),
+                track: "production".into(),
+                release: crate::domain::play_snapshot::PlayReleaseRef {
+                    name: Some("2.1".into()),
+                    version_codes: vec!["21".into()],
+                },
+                old_state: None,
+                new_state: "inProgress".into(),
+                old_user_fraction: None,
+                new_user_fraction: serde_json::Number::from_f64(0.1),
+            },
+            &ctx(),
+        ));
         let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
         assert_eq!(types, EVENT_TYPES);
         for event in &events {
@@ -599,6 +637,7 @@ pub(crate) mod tests {
                 "shipwatch.account.action_required",
                 "shipwatch.key.status_changed",
                 "shipwatch.test",
+                "shipwatch.play_release.state_changed",
             ]
         );
     }

@@ -6,6 +6,7 @@ pub mod diff;
 pub mod event_data;
 pub mod events;
 pub mod observation;
+pub mod play_snapshot;
 pub mod render;
 pub mod routing;
 pub mod signing;

@@ -15,6 +15,8 @@ pub struct Observation {
     /// Phased releases read this time, by version id (`None`: the version has none). Versions
     /// not in the map were not read again.
     pub phased_releases: BTreeMap<String, Option<ObservedPhasedRelease>>,
+    /// Google Play keys: each package's tracks.
+    pub play_apps: Vec<ObservedPlayApp>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,4 +57,30 @@ pub struct ObservedBuild {
 pub struct ObservedPhasedRelease {
     pub state: String,
     pub current_day_number: Option<u32>,
+}
+
+/// One Google Play app as one read showed it: the tracks of `edits.tracks.list`, and the default
+/// listing's title when it was read this time (`None`: not read; the snapshot keeps the last).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedPlayApp {
+    pub package_name: String,
+    pub title: Option<String>,
+    pub tracks: Vec<ObservedTrack>,
+}
+
+/// A Google Play track (`production`, `beta`, `alpha`, `internal`, or a custom one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedTrack {
+    pub track: String,
+    pub releases: Vec<ObservedRelease>,
+}
+
+/// A `TrackRelease`: Google's `status` (`draft`, `inProgress`, `halted`, `completed`) unchanged,
+/// `versionCodes` as Google sends them (strings), `userFraction` of a staged rollout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedRelease {
+    pub name: Option<String>,
+    pub version_codes: Vec<String>,
+    pub status: String,
+    pub user_fraction: Option<serde_json::Number>,
 }

@@ -228,6 +228,7 @@ pub fn message(event: &EventRecord) -> Message {
         EventData::AccountActionRequired(data) => account_action_message(data),
         EventData::KeyStatusChanged(data) => key_status_message(data),
         EventData::Test(data) => test_message(data),
+        EventData::PlayReleaseStateChanged(data) => play_release_message(data),
         EventData::Other(_) => summary_message(event),
     };
     message.title = truncate(&message.title, TITLE_LIMIT);
@@ -434,6 +435,124 @@ fn phased_release_message(data: &PhasedReleaseStateChanged) -> Message {
         facts,
         link_label: "Open in App Store Connect".to_owned(),
         link_url: app_link(&data.app),
+        outcome,
+    }
+}
+
+/// A staged-rollout fraction in words: `0.1` is "10 % of users".
+fn rollout_words(fraction: Option<&serde_json::Number>) -> Option<String> {
+    let percent = fraction?.as_f64()? * 100.0;
+    let rounded = (percent * 100.0).round() / 100.0;
+    Some(format!("{rounded} % of users"))
+}
+
+/// Google's release `status` in words.
+fn play_status_words(status: &str) -> String {
+    match status {
+        "draft" => "draft".to_owned(),
+        "inProgress" => "rolling out".to_owned(),
+        "halted" => "halted".to_owned(),
+        "completed" => "released to everyone".to_owned(),
+        other => state_words(other),
+    }
+}
+
+fn play_release_label(data: &crate::domain::event_data::PlayReleaseStateChanged) -> String {
+    match (&data.release.name, data.release.version_codes.as_slice()) {
+        (Some(name), _) if !name.is_empty() => name.clone(),
+        (_, []) => "release".to_owned(),
+        (_, codes) => format!("version code {}", codes.join(", ")),
+    }
+}
+
+/// What happened to the release, in words.
+fn play_release_happened(data: &crate::domain::event_data::PlayReleaseStateChanged) -> String {
+    let rollout = rollout_words(data.new_user_fraction.as_ref());
+    match (data.old_state.as_deref(), data.new_state.as_str()) {
+        (None, "inProgress") => match rollout {
+            Some(r) => format!("started rolling out to {r}"),
+            None => "started rolling out".to_owned(),
+        },
+        (None, new) => format!("is new ({})", play_status_words(new)),
+        (Some("inProgress"), "inProgress") => match rollout {
+            Some(r) => format!("now rolling out to {r}"),
+            None => "rollout changed".to_owned(),
+        },
+        (Some("halted"), "inProgress") => "resumed its rollout".to_owned(),
+        (_, "halted") => "rollout halted".to_owned(),
+        (_, "completed") => "released to everyone".to_owned(),
+        (_, new) => format!("is now {}", play_status_words(new)),
+    }
+}
+
+/// The one-line summary stored with a Play release event.
+pub fn play_release_summary(data: &crate::domain::event_data::PlayReleaseStateChanged) -> String {
+    format!(
+        "{} {} on {}: {}",
+        data.app.label(),
+        play_release_label(data),
+        data.track,
+        play_release_happened(data)
+    )
+}
+
+fn play_release_message(data: &crate::domain::event_data::PlayReleaseStateChanged) -> Message {
+    let mut facts = vec![
+        ("App".to_owned(), data.app.label().to_owned()),
+        ("Package".to_owned(), data.app.id.clone()),
+        ("Track".to_owned(), data.track.clone()),
+        ("Release".to_owned(), play_release_label(data)),
+    ];
+    if !data.release.version_codes.is_empty() {
+        facts.push((
+            "Version codes".to_owned(),
+            data.release.version_codes.join(", "),
+        ));
+    }
+    let old = data.old_state.as_deref().map(play_status_words);
+    facts.push((
+        "Status".to_owned(),
+        match old {
+            Some(old) if old != play_status_words(&data.new_state) => {
+                format!("{old} → {}", play_status_words(&data.new_state))
+            }
+            _ => play_status_words(&data.new_state),
+        },
+    ));
+    if let Some(rollout) = rollout_words(data.new_user_fraction.as_ref()) {
+        let before = rollout_words(data.old_user_fraction.as_ref());
+        facts.push((
+            "Rollout".to_owned(),
+            match before {
+                Some(before) if before != rollout => format!("{before} → {rollout}"),
+                _ => rollout,
+            },
+        ));
+    }
+    let outcome = match data.new_state.as_str() {
+        "completed" | "inProgress" => Outcome::Good,
+        "halted" => Outcome::Bad,
+        _ => Outcome::Neutral,
+    };
+    Message {
+        title: format!(
+            "{} {}: {}",
+            data.app.label(),
+            play_release_label(data),
+            play_release_happened(data)
+        ),
+        description: format!(
+            "{} {} on the {} track: {}.",
+            data.app.label(),
+            play_release_label(data),
+            data.track,
+            play_release_happened(data)
+        ),
+        facts,
+        // Play Console's app pages are addressed by developer and app ids shipwatch does not
+        // know; the console's app list is one click away from the app.
+        link_label: "Open in Play Console".to_owned(),
+        link_url: "https://play.google.com/console/developers".to_owned(),
         outcome,
     }
 }

@@ -41,6 +41,9 @@ pub struct KeySnapshot {
     /// partial answer is a glitch more often than a deletion).
     #[serde(default, skip_serializing_if = "Vanished::is_empty")]
     pub vanished: Vanished,
+    /// Google Play keys: package name -> app with its tracks and releases.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub play_apps: BTreeMap<String, super::play_snapshot::PlayAppSnapshot>,
 }
 
 /// How long a vanished app, version or build is remembered.
@@ -246,6 +249,7 @@ impl KeySnapshot {
         if let Some(prev) = prev {
             snapshot.vanished = prev.still_vanished(&snapshot, now);
         }
+        snapshot.play_apps = super::play_snapshot::observe_play(prev, &observation.play_apps);
         snapshot
     }
 
@@ -507,6 +511,7 @@ mod tests {
                 .iter()
                 .map(|(id, read)| ((*id).to_owned(), read.clone()))
                 .collect(),
+            play_apps: Vec::new(),
         }
     }
 
