@@ -8,10 +8,12 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use shipwatch_shared::clock::SystemClock;
 use shipwatch_tests::app::{Backend, TestApp, TestTeam, fresh_stores, read};
-use shipwatch_tests::fake_asc::FakeAsc;
+use shipwatch_tests::fake_asc::{FakeApp, FakeAsc, FakeVersion};
 use shipwatch_tests::fake_google_play::{
     EC_P256, FakeGooglePlay, KEY_A, KEY_A_PKCS1, KEY_B, PlayFault, PlayTestKey,
 };
+use shipwatch_tests::receiver::Receiver;
+use shipwatch_tests::test_keys::TestKey;
 
 shipwatch_tests::on_both_stores!(
     play_upload_is_validated_with_one_token_and_no_edit_left_open,
@@ -20,6 +22,7 @@ shipwatch_tests::on_both_stores!(
     play_validation_outcomes_follow_the_contract,
     play_sweep_reports_each_release_transition_once,
     play_sweep_turns_a_revoked_grant_and_a_lost_permission_into_one_key_event_each,
+    an_app_store_key_and_a_play_key_in_one_team_are_routed_by_one_workflow_and_listed,
 );
 
 const EMAIL_A: &str = "watcher@shipwatch-test.iam.gserviceaccount.com";
@@ -38,7 +41,10 @@ async fn setup(backend: Backend) -> Setup {
     let dir = tempfile::tempdir().expect("temp dir");
     let stores = fresh_stores(backend, dir.path()).await;
     let settings = google.settings();
-    let environment: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut environment: Vec<(&str, &str)> =
+        settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The test receivers listen on loopback.
+    environment.push(("SHIPWATCH_ALLOW_PRIVATE_DESTINATIONS", "1"));
     let app = TestApp::start_with_settings(
         backend,
         stores,
@@ -714,4 +720,121 @@ async fn play_sweep_turns_a_revoked_grant_and_a_lost_permission_into_one_key_eve
     assert_eq!(google.requests().len(), before, "no request while paused");
     let (_, key) = app.get(&third.token, &format!("/v1/keys/{third_id}")).await;
     assert_eq!(key["status"], "valid", "{key}");
+}
+
+async fn an_app_store_key_and_a_play_key_in_one_team_are_routed_by_one_workflow_and_listed(
+    backend: Backend,
+) {
+    let Setup {
+        google,
+        _asc: asc,
+        app,
+        team,
+    } = setup(backend).await;
+    // App Store Connect key with one app and a version.
+    let asc_key = TestKey::generate();
+    asc.register_key(&asc_key);
+    asc.add_app(
+        &asc_key.issuer_id,
+        FakeApp::new("1000000001", "Hello iOS", "com.example.hello"),
+    );
+    asc.add_version(FakeVersion::new(
+        "v1",
+        "1000000001",
+        "2.1",
+        "IOS",
+        "WAITING_FOR_REVIEW",
+    ));
+    let (status, created) = app
+        .post_json(
+            &team.token,
+            "/v1/keys",
+            &json!({"private_key": asc_key.pem, "issuer_id": asc_key.issuer_id.as_str(),
+                "key_id": asc_key.key_id.as_str(), "name": "iOS"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{created}");
+    let asc_id = created["id"].as_str().unwrap().to_owned();
+    let key = app
+        .wait_for_key(&team.token, &asc_id, |k| k["status"] != "validating")
+        .await;
+    assert_eq!(key["status"], "valid", "{key}");
+    valid_play_key(&google, &app, &team).await;
+
+    // One webhook, one workflow for both stores' release events.
+    let receiver = Receiver::start().await.unwrap();
+    let (status, destination) = app
+        .post_json(
+            &team.token,
+            "/v1/destinations",
+            &json!({"type": "webhook", "name": "hook", "url": format!("{}/hook", receiver.url())}),
+        )
+        .await;
+    assert_eq!(status, 201, "{destination}");
+    let (status, workflow) = app
+        .post_json(
+            &team.token,
+            "/v1/workflows",
+            &json!({"name": "releases", "destination_id": destination["id"], "app_ids": ["*"],
+                "event_types": ["shipwatch.app_version.state_changed",
+                    "shipwatch.play_release.state_changed"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{workflow}");
+
+    let sweeper = app.services.sweeper.clone();
+    let report = sweeper.run().await;
+    assert_eq!(report.events, 0, "baseline: {report:?}");
+    asc.set_version_state("v1", "IN_REVIEW");
+    google.set_tracks(
+        "com.example.hello",
+        production(vec![
+            release("1.0", "10", "completed", None),
+            release("1.1", "11", "inProgress", Some(0.2)),
+        ]),
+    );
+    let report = sweeper.run().await;
+    assert_eq!(report.events, 2, "{report:?}");
+    let requests = receiver.requests();
+    let mut types: Vec<String> = requests
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "shipwatch.app_version.state_changed",
+            "shipwatch.play_release.state_changed"
+        ]
+    );
+
+    // GET /v1/apps lists both, the Play app with platform ANDROID and its tracks.
+    let (status, apps) = app.get(&team.token, "/v1/apps").await;
+    assert_eq!(status, 200, "{apps}");
+    let apps = apps["apps"].as_array().unwrap();
+    assert_eq!(apps.len(), 2, "{apps:?}");
+    let play = apps
+        .iter()
+        .find(|a| a["id"] == "com.example.hello" && a["platform"] == "ANDROID")
+        .expect("the Play app is listed");
+    assert_eq!(play["name"], "Hello Android");
+    let production_track = play["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["track"] == "production")
+        .unwrap();
+    assert!(
+        production_track["releases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["status"] == "inProgress"
+                && r["user_fraction"] == json!(0.2)
+                && r["version_codes"] == json!(["11"])),
+        "{play}"
+    );
+    let ios = apps.iter().find(|a| a["id"] == "1000000001").unwrap();
+    assert!(ios.get("platform").is_none(), "{ios}");
 }

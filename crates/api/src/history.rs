@@ -140,12 +140,37 @@ fn app_view(app: &MonitoredApp) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut view = json!({
         "id": app.id,
         "name": app.name,
         "bundle_id": app.bundle_id,
         "key": app.key,
         "versions": versions,
         "builds": builds,
-    })
+    });
+    // Google Play apps: `platform: ANDROID` and their tracks.
+    if let (Some(platform), Some(object)) = (app.platform, view.as_object_mut()) {
+        let tracks: Vec<Value> = app
+            .tracks
+            .iter()
+            .map(|t| {
+                let releases: Vec<Value> = t
+                    .releases
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "name": r.name,
+                            "version_codes": r.version_codes,
+                            "status": r.status,
+                            "user_fraction": r.user_fraction,
+                        })
+                    })
+                    .collect();
+                json!({"track": t.track, "releases": releases})
+            })
+            .collect();
+        object.insert("platform".into(), json!(platform));
+        object.insert("tracks".into(), json!(tracks));
+    }
+    view
 }

@@ -24,6 +24,18 @@ pub struct MonitoredApp {
     pub key: KeyRecordId,
     pub versions: Vec<CurrentVersion>,
     pub builds: Vec<RecentBuild>,
+    /// Google Play apps: their tracks (empty for App Store Connect apps).
+    pub tracks: Vec<PlayTrack>,
+    /// `"ANDROID"` for Google Play apps; `None` for App Store Connect apps (whose versions
+    /// carry Apple's platform each).
+    pub platform: Option<&'static str>,
+}
+
+/// A Google Play track and its releases as the last sweep saw them (Google's values).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlayTrack {
+    pub track: String,
+    pub releases: Vec<crate::domain::play_snapshot::PlayReleaseSnapshot>,
 }
 
 /// Apple's values, unchanged.
@@ -222,6 +234,27 @@ fn apps_of(key: &KeyRecordId, snapshot: &KeySnapshot) -> Vec<MonitoredApp> {
                     uploaded_date: b.uploaded_date,
                 })
                 .collect(),
+            tracks: Vec::new(),
+            platform: None,
         })
+        .chain(snapshot.play_apps.iter().map(|(package, app)| {
+            MonitoredApp {
+                id: package.clone(),
+                name: app.title.clone(),
+                bundle_id: package.clone(),
+                key: key.clone(),
+                versions: Vec::new(),
+                builds: Vec::new(),
+                tracks: app
+                    .tracks
+                    .iter()
+                    .map(|(track, releases)| PlayTrack {
+                        track: track.clone(),
+                        releases: releases.values().cloned().collect(),
+                    })
+                    .collect(),
+                platform: Some("ANDROID"),
+            }
+        }))
         .collect()
 }
