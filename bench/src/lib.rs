@@ -13,6 +13,7 @@ pub mod fixtures;
 pub mod memory;
 pub mod micro;
 pub mod planner;
+pub mod play_requests;
 pub mod requests;
 pub mod sweep;
 pub mod table;

@@ -42,7 +42,15 @@ async fn execute(command: Command) -> Result<(), BenchError> {
                 println!("{}", table.render());
             }
         }
-        Command::Requests { apps } => println!("{}", requests::run(&apps).await?.render()),
+        Command::Requests { apps } => {
+            println!("{}", requests::run(&apps).await?.render());
+            println!(
+                "{}",
+                shipwatch_bench::play_requests::run(&[1, 10, 50])
+                    .await?
+                    .render()
+            );
+        }
         Command::StoreWrites { keys, apps } => {
             for table in dynamo::run(keys, apps).await? {
                 println!("{}", table.render());
