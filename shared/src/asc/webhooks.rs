@@ -96,6 +96,13 @@ fn one_webhook(document: Option<super::jsonapi::Document>) -> Result<Webhook, As
 }
 
 impl AscSession {
+    /// `GET /v1/apps?fields[apps]=name&limit=200`, all pages: the ids of the key's apps.
+    pub async fn list_app_ids(&self) -> Result<Vec<String>, AscError> {
+        let url = self.endpoint("/v1/apps", &[("fields[apps]", "name"), ("limit", "200")]);
+        let (resources, _) = self.get_all_pages(url).await?;
+        Ok(resources.into_iter().map(|r| r.id).collect())
+    }
+
     /// `GET /v1/apps/{id}/webhooks`: every webhook of the app (ours and others'), all pages.
     pub async fn list_app_webhooks(&self, app_id: &str) -> Result<Vec<Webhook>, AscError> {
         let mut url = self.endpoint_with_segments(&["v1", "apps", app_id, "webhooks"]);

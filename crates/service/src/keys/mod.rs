@@ -137,6 +137,7 @@ impl KeyService {
             revision: 1,
             asc_usage: None,
             revalidation_requests: Vec::new(),
+            push: None,
         };
         let secret_name = record.secret_name();
         let pem = checked.private_key.to_pem();
