@@ -24,6 +24,7 @@ mod delivery_url_validation;
 mod fanout_sqs;
 mod lambda_events;
 mod openapi_routes;
+mod push_api;
 mod push_provisioning;
 mod rate_budget;
 mod store_contract;

@@ -85,6 +85,8 @@ pub struct Services {
     pub sweeper: SweepService,
     /// Where scheduled sweeps too big for one invocation send their shards (`SWEEP_QUEUE_URL`).
     pub shard_queue: Option<Arc<dyn ShardQueue>>,
+    /// Push webhooks of keys (`SHIPWATCH_PUBLIC_URL`; off without it).
+    pub push: shipwatch_service::push::PushService,
 }
 
 impl Services {
@@ -116,7 +118,17 @@ impl Services {
             asc.clone(),
             AscReadPolicy::default(),
         ));
-        let validator = KeyValidator::new(stores.clone(), accounts.clone(), clock.clone());
+        let push = shipwatch_service::push::PushService::new(
+            stores.clone(),
+            accounts.clone(),
+            Arc::new(crate::app_store_connect_webhooks::AscWebhookAdmin::new(
+                asc.clone(),
+            )),
+            clock.clone(),
+            settings.public_url.clone(),
+        );
+        let validator = KeyValidator::new(stores.clone(), accounts.clone(), clock.clone())
+            .with_push(push.clone());
         let sweeper = SweepService::new(
             stores.clone(),
             accounts.clone(),
@@ -140,6 +152,7 @@ impl Services {
             deliverer,
             sweeper,
             shard_queue: None,
+            push,
         })
     }
 

@@ -82,6 +82,12 @@ impl ApiState {
             admin_token_hash: admin_token_hash.into(),
         }
     }
+
+    /// Key deletion also deletes the key's App Store Connect webhooks.
+    pub fn with_push(mut self, push: shipwatch_service::push::PushService) -> Self {
+        self.keys = self.keys.with_push(push);
+        self
+    }
 }
 
 /// Builds the router and, from the same calls, the list of (method, path) it serves, so the OpenAPI

@@ -36,15 +36,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             services.settings.http_addr
         );
     }
-    let router = shipwatch_api::router(ApiState::new(ApiWiring {
-        stores: services.stores.clone(),
-        clock: services.clock.clone(),
-        deliverer: services.deliverer.clone(),
-        validation: Arc::new(InProcessValidation::new(services.validator.clone())),
-        sweeps: Arc::new(services.fanout_sweep(services.shard_queue.clone())),
-        admin_token_hash: admin.hash,
-        allow_private_destinations: services.settings.allow_private_destinations,
-    }));
+    let router = shipwatch_api::router(
+        ApiState::new(ApiWiring {
+            stores: services.stores.clone(),
+            clock: services.clock.clone(),
+            deliverer: services.deliverer.clone(),
+            validation: Arc::new(InProcessValidation::new(services.validator.clone())),
+            sweeps: Arc::new(services.fanout_sweep(services.shard_queue.clone())),
+            admin_token_hash: admin.hash,
+            allow_private_destinations: services.settings.allow_private_destinations,
+        })
+        .with_push(services.push.clone()),
+    );
     let listener = TcpListener::bind(services.settings.http_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, store = ?services.settings.store,
         interval_secs = services.settings.sweep_interval.as_secs(), "shipwatch-local listening");

@@ -56,6 +56,8 @@ pub struct Settings {
     /// percent).
     pub asc_budget: crate::rate_budget::BudgetPolicy,
     pub log_format: LogFormat,
+    /// `SHIPWATCH_PUBLIC_URL`: where App Store Connect reaches the push receiver; unset: push off.
+    pub public_url: Option<String>,
 }
 
 /// `SWEEP_CONCURRENCY` when unset: measured in `docs/performance.md` (10,000 keys x 10 apps with
@@ -86,6 +88,7 @@ impl std::fmt::Debug for Settings {
             .field("sweep_queue_url", &self.sweep_queue_url)
             .field("asc_budget", &self.asc_budget)
             .field("log_format", &self.log_format)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }
@@ -220,7 +223,12 @@ impl Settings {
                 });
             }
         };
+        let public_url = match get("SHIPWATCH_PUBLIC_URL") {
+            Some(raw) => Some(parse_public_url(&raw)?),
+            None => None,
+        };
         Ok(Self {
+            public_url,
             http_addr,
             data_dir,
             admin_token_hash,
@@ -236,6 +244,30 @@ impl Settings {
             log_format,
         })
     }
+}
+
+/// An absolute `https` URL (or `http` on a loopback host, for local tests), without query or
+/// fragment, kept without its trailing slash.
+fn parse_public_url(raw: &str) -> Result<String, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "SHIPWATCH_PUBLIC_URL",
+        reason,
+    };
+    let url = url::Url::parse(raw.trim()).map_err(|e| {
+        invalid(format!(
+            "expected an absolute URL such as https://shipwatch.example.com ({e})"
+        ))
+    })?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err(invalid(
+            "App Store Connect delivers webhooks over https only: expected an https URL".into(),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("expected no query or fragment".into()));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 #[cfg(test)]
