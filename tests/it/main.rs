@@ -26,6 +26,7 @@ mod lambda_events;
 mod openapi_routes;
 mod push_api;
 mod push_provisioning;
+mod push_receiver;
 mod rate_budget;
 mod store_contract;
 mod stream_validation;

@@ -49,7 +49,8 @@ pub fn api_router(
             admin_token_hash: admin_token_hash.to_owned(),
             allow_private_destinations: services.settings.allow_private_destinations,
         })
-        .with_push(services.push.clone()),
+        .with_push(services.push.clone())
+        .with_push_receiver_if(services.push_receiver(services.shard_queue.clone())),
     )
 }
 

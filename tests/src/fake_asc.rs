@@ -33,7 +33,7 @@ use crate::spec;
 use crate::test_keys::TestKey;
 
 mod webhooks;
-pub use webhooks::{FakeRole, FakeWebhook, MAX_WEBHOOKS_PER_APP};
+pub use webhooks::{FakeRole, FakeWebhook, MAX_WEBHOOKS_PER_APP, notification_body};
 
 /// Apple's hourly request allowance, reported in `X-Rate-Limit`.
 pub const HOURLY_LIMIT: u32 = 3600;

@@ -156,6 +156,27 @@ impl Services {
         })
     }
 
+    /// The push receiver, or `None` when push is off (no `SHIPWATCH_PUBLIC_URL`): one-key sweeps
+    /// go to `queue` as one-key shards when there is one (AWS), else run in this process.
+    pub fn push_receiver(
+        &self,
+        queue: Option<Arc<dyn ShardQueue>>,
+    ) -> Option<shipwatch_service::push::receiver::PushReceiver> {
+        use shipwatch_service::push::receiver::{
+            InProcessKeySweep, KeySweepTrigger, PushReceiver, QueuedKeySweep,
+        };
+        self.settings.public_url.as_ref()?;
+        let trigger: Arc<dyn KeySweepTrigger> = match queue {
+            Some(queue) => Arc::new(QueuedKeySweep::new(queue, self.clock.clone())),
+            None => Arc::new(InProcessKeySweep::new(self.sweeper.clone())),
+        };
+        Some(PushReceiver::new(
+            self.stores.clone(),
+            self.clock.clone(),
+            trigger,
+        ))
+    }
+
     /// The sweep as the status-sweep function runs it: planned into shards for `queue` when the
     /// keys do not fit in one (`SWEEP_SHARD_SIZE`), otherwise inline.
     pub fn fanout_sweep(&self, queue: Option<Arc<dyn ShardQueue>>) -> FanoutSweep {

@@ -46,7 +46,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             admin_token_hash: admin.hash,
             allow_private_destinations: services.settings.allow_private_destinations,
         })
-        .with_push(services.push.clone()),
+        .with_push(services.push.clone())
+        .with_push_receiver_if(services.push_receiver(services.shard_queue.clone())),
     );
     let listener = TcpListener::bind(services.settings.http_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, store = ?services.settings.store,

@@ -307,3 +307,68 @@ pub(super) fn answer(
         )),
     })
 }
+
+/// A notification body in the shape App Store Connect posts (a JSON:API-like `data` object with
+/// `type`, `id`, `version`, `attributes` and `relationships.instance`). `data.id` is what
+/// receivers deduplicate on; redeliveries repeat it.
+pub fn notification_body(event_type_camel: &str, data_id: &str, instance: (&str, &str)) -> Value {
+    json!({
+        "data": {
+            "type": event_type_camel,
+            "id": data_id,
+            "version": 1,
+            "attributes": { "timestamp": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true) },
+            "relationships": {
+                "instance": { "data": { "type": instance.0, "id": instance.1 } }
+            }
+        }
+    })
+}
+
+impl FakeAsc {
+    /// Sends `body` as App Store Connect would to webhook `webhook_id`: `POST` with
+    /// `x-apple-signature: hmacsha256=<hex HMAC-SHA256 of the body with the webhook's secret>`.
+    /// It goes to the path of the registered URL on `host` (the test app's address, known only
+    /// after the webhook's public URL was chosen). `signature` overrides the header (`Some("")`
+    /// sends none). Returns the status and body of the answer.
+    pub async fn deliver_notification(
+        &self,
+        webhook_id: &str,
+        host: &str,
+        body: &Value,
+        signature: Option<&str>,
+    ) -> (u16, String) {
+        use hmac::Mac as _;
+        let webhook = {
+            let world = self.shared.world();
+            world
+                .accounts
+                .values()
+                .flat_map(|a| a.webhooks.iter())
+                .find(|w| w.id == webhook_id)
+                .cloned()
+                .unwrap_or_else(|| panic!("no webhook {webhook_id}"))
+        };
+        let raw = serde_json::to_vec(body).expect("JSON body");
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(webhook.secret.as_bytes())
+            .expect("HMAC key");
+        mac.update(&raw);
+        let computed = format!("hmacsha256={}", hex::encode(mac.finalize().into_bytes()));
+        let path = url::Url::parse(&webhook.url)
+            .expect("webhook URL")
+            .path()
+            .to_owned();
+        let mut request = reqwest::Client::new()
+            .post(format!("{}{path}", host.trim_end_matches('/')))
+            .header("content-type", "application/json")
+            .body(raw);
+        match signature {
+            None => request = request.header("x-apple-signature", computed),
+            Some("") => {}
+            Some(other) => request = request.header("x-apple-signature", other),
+        }
+        let response = request.send().await.expect("delivery");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+}

@@ -5,6 +5,7 @@
 //! `push` state says what came of it: `off`, `unavailable` (role), `active`, `degraded`.
 
 pub mod plan;
+pub mod receiver;
 
 use std::sync::Arc;
 
