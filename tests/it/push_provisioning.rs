@@ -13,7 +13,7 @@ use shipwatch_service::model::{ApiKeyRecord, PushStatus, SecretName, TeamId};
 use shipwatch_service::ports::Stores;
 use shipwatch_service::push::{EVENT_TYPES, MESSAGE_UNAVAILABLE, PushService, key_prefix};
 use shipwatch_shared::asc::{AscClient, AscConfig};
-use shipwatch_shared::clock::SystemClock;
+use shipwatch_shared::clock::ManualClock;
 use shipwatch_tests::app::{Backend, fresh_stores};
 use shipwatch_tests::fake_asc::{FakeApp, FakeAsc, FakeRole, MAX_WEBHOOKS_PER_APP};
 use shipwatch_tests::store_contract::TempDir;
@@ -26,6 +26,7 @@ shipwatch_tests::on_both_stores!(
     webhooks_deleted_disabled_or_repointed_behind_our_back_are_repaired,
     a_full_app_makes_push_degraded_and_foreign_webhooks_stay,
     removing_the_key_deletes_its_webhooks_and_their_secrets,
+    the_hourly_health_check_re_enables_what_apple_disabled_and_skips_fresh_keys,
 );
 
 const PUBLIC_URL: &str = "https://shipwatch.example.com";
@@ -37,6 +38,7 @@ struct Setup {
     stores: Stores,
     record: ApiKeyRecord,
     push: PushService,
+    clock: Arc<ManualClock>,
     _dir: TempDir,
 }
 
@@ -56,11 +58,12 @@ async fn setup(backend: Backend, role: FakeRole, public_url: Option<&str>) -> Se
     let team = TeamId::generate();
     let record = key.seed_valid(&stores, &team, "key", Utc::now()).await;
     let client = AscClient::new(AscConfig::new(&fake.base_url()).unwrap()).unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
     let push = PushService::new(
         stores.clone(),
         AppStoreConnectAccounts::port(client.clone()),
         Arc::new(AscWebhookAdmin::new(client)),
-        Arc::new(SystemClock),
+        clock.clone(),
         public_url.map(str::to_owned),
     );
     Setup {
@@ -69,6 +72,7 @@ async fn setup(backend: Backend, role: FakeRole, public_url: Option<&str>) -> Se
         stores,
         record,
         push,
+        clock,
         _dir: dir,
     }
 }
@@ -325,4 +329,36 @@ async fn removing_the_key_deletes_its_webhooks_and_their_secrets(backend: Backen
         );
     }
     let _ = &setup.key;
+}
+
+async fn the_hourly_health_check_re_enables_what_apple_disabled_and_skips_fresh_keys(
+    backend: Backend,
+) {
+    let setup = setup(backend, FakeRole::Admin, Some(PUBLIC_URL)).await;
+    // Never checked: the check provisions it.
+    setup.push.check_due().await;
+    assert_eq!(
+        stored(&setup).await.push.unwrap().status,
+        PushStatus::Active
+    );
+    let hook = setup.fake.webhooks_of(APPS[0])[0].clone();
+    // Apple disables it after failed deliveries.
+    setup.fake.change_webhook(&hook.id, |w| w.enabled = false);
+    setup.fake.reset_counters();
+    // Checked minutes ago: not due, nothing read.
+    setup.clock.advance(std::time::Duration::from_secs(600));
+    setup.push.check_due().await;
+    assert_eq!(setup.fake.total_requests(), 0);
+    assert!(!setup.fake.webhooks_of(APPS[0])[0].enabled);
+    // An hour later: re-enabled, the same webhook.
+    setup.clock.advance(std::time::Duration::from_secs(3600));
+    setup.push.check_due().await;
+    let now = setup.fake.webhooks_of(APPS[0]);
+    assert_eq!(now.len(), 1);
+    assert_eq!(now[0].id, hook.id);
+    assert!(now[0].enabled);
+    assert_eq!(
+        stored(&setup).await.push.unwrap().status,
+        PushStatus::Active
+    );
 }

@@ -54,6 +54,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         interval_secs = services.settings.sweep_interval.as_secs(), "shipwatch-local listening");
 
     let sweeper = services.sweeper.clone();
+    let push = services.push.clone();
     let interval = services.settings.sweep_interval;
     let (stop_sweeps, mut stopping) = tokio::sync::watch::channel(false);
     let deliveries = tokio::spawn(delivery_worker(
@@ -71,6 +72,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             // A sweep that has started is finished, never cut off: a delivery sent but not yet
             // recorded would be sent again after its lease. `run` logs its own report.
             sweeper.run().await;
+            // Hourly per key: webhooks exist, are enabled and point here (new apps get one).
+            push.check_due().await;
             if *stopping.borrow() {
                 break;
             }

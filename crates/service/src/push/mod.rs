@@ -21,6 +21,9 @@ use crate::model::{
 use crate::ports::{StoreError, Stores};
 pub use plan::{AppAction, EVENT_TYPES, RECEIVER_PATH, RemoteWebhook, key_prefix, plan_app};
 
+/// How often each key's webhooks are checked (exist, enabled, pointing at us) and repaired.
+pub const HEALTH_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 pub const MESSAGE_OFF: &str =
     "Push is off: SHIPWATCH_PUBLIC_URL is not set, so shipwatch polls App Store Connect only.";
 pub const MESSAGE_UNAVAILABLE: &str = "This key's App Store Connect role may not manage webhooks, so shipwatch polls it only (changes arrive within a sweep interval). A key with the Admin or App Manager role enables push.";
@@ -362,6 +365,50 @@ impl PushService {
             }
         }
         Err(StoreError::Conflict("the key kept changing".into()).into())
+    }
+
+    /// The health check: reconciles every valid key whose webhooks were last checked over
+    /// [`HEALTH_CHECK_INTERVAL`] ago (or never), which also gives new apps their webhook and
+    /// re-enables webhooks Apple disabled. Does nothing with push off. Returns the keys checked.
+    pub async fn check_due(&self) -> usize {
+        if self.public_url.is_none() {
+            return 0;
+        }
+        let now = self.clock.now();
+        let interval = chrono::Duration::from_std(HEALTH_CHECK_INTERVAL).unwrap_or_default();
+        let mut checked = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = match self
+                .stores
+                .keys
+                .list_keys_page(cursor.as_deref(), crate::ports::KEY_LIST_PAGE_SIZE)
+                .await
+            {
+                Ok(page) => page,
+                Err(err) => {
+                    tracing::warn!(error = %err, "push health check could not list keys");
+                    return checked;
+                }
+            };
+            for key in page.items.iter().filter(|k| {
+                k.status == KeyStatus::Valid
+                    && k.push
+                        .as_ref()
+                        .is_none_or(|p| now - p.checked_at >= interval)
+            }) {
+                match self.reconcile(&key.id).await {
+                    Ok(_) => checked += 1,
+                    Err(err) => {
+                        tracing::warn!(key = %key.id, error = %err, "push health check failed")
+                    }
+                }
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return checked,
+            }
+        }
     }
 
     /// Deletes the key's webhooks and their secrets (before the key itself is deleted). A
