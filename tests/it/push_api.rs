@@ -120,6 +120,9 @@ async fn an_admin_key_gets_webhooks_and_shows_push_active_until_deleted(backend:
         0,
         "no orphan secret"
     );
+    // Webhook secrets never reach the logs.
+    let logs = shipwatch_tests::logs::captured();
+    assert!(!logs.contains(&ours.secret), "a webhook secret was logged");
 }
 
 async fn a_developer_key_shows_push_unavailable(backend: Backend) {

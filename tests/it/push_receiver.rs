@@ -170,6 +170,15 @@ async fn a_pushed_state_change_is_recorded_once_and_the_next_poll_adds_nothing(b
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(setup.asc.requests_for(&setup.key.key_id), before);
+
+    // Neither the webhook's secret nor notification bodies reach the logs.
+    let secret = setup.asc.webhooks_of(APP)[0].secret.clone();
+    let logs = shipwatch_tests::logs::captured();
+    assert!(!logs.contains(&secret), "a webhook secret was logged");
+    assert!(
+        !logs.contains("\"relationships\""),
+        "a notification body was logged"
+    );
 }
 
 async fn bad_or_missing_signatures_are_refused_and_read_nothing(backend: Backend) {
