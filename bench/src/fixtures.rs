@@ -162,6 +162,7 @@ async fn seed_one(
         revision: 1,
         asc_usage: None,
         revalidation_requests: Vec::new(),
+        push: None,
     };
     let pem = credentials.private_key.to_pem();
     stores

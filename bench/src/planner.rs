@@ -233,6 +233,7 @@ impl GeneratedKeys {
             revision: 1,
             asc_usage: None,
             revalidation_requests: Vec::new(),
+            push: None,
         };
         Ok(Self { count, template })
     }

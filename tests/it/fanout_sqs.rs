@@ -644,3 +644,109 @@ fn new_version_state(event: &EventRecord) -> Option<&str> {
         _ => None,
     }
 }
+
+/// Push on AWS: a correctly signed state notification puts a one-key shard on the SQS queue
+/// (the real `SqsShardQueue` against moto), and status-sweep consumes it, recording the change
+/// of that key once and reading no other key.
+#[tokio::test]
+async fn a_push_enqueues_a_one_key_shard_that_status_sweep_consumes() {
+    use hmac::Mac as _;
+    use shipwatch_service::push::receiver::{PushReceiver, QueuedKeySweep, Received};
+    let harness = Harness::start(2, 1).await;
+    harness.sweep_through_the_queue(2).await;
+    let pushed = &harness.keys[0];
+    let other = &harness.keys[1];
+
+    // The key as provisioning leaves it: one webhook of ours, its secret in the secret store.
+    let mut record = harness
+        .stores
+        .keys
+        .get_key_by_id(&pushed.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let reference = "0123456789abcdef";
+    let secret = "push-secret-for-the-test";
+    record.push = Some(PushState {
+        status: PushStatus::Active,
+        message: None,
+        webhooks: vec![PushWebhook {
+            reference: reference.into(),
+            app_id: "app".into(),
+            webhook_id: "w1".into(),
+        }],
+        checked_at: harness.clock.now(),
+    });
+    let revision = record.revision;
+    record.revision += 1;
+    harness
+        .stores
+        .keys
+        .update_key(&record, revision)
+        .await
+        .unwrap();
+    harness
+        .stores
+        .secrets
+        .put_secret(
+            &SecretName::for_webhook(&harness.team, reference),
+            &SecretValue::new(secret.into()),
+        )
+        .await
+        .unwrap();
+
+    harness
+        .asc
+        .set_version_state(&pushed.version_id, "WAITING_FOR_REVIEW");
+    harness
+        .asc
+        .set_version_state(&other.version_id, "WAITING_FOR_REVIEW");
+    let queue: Arc<dyn ShardQueue> =
+        Arc::new(SqsShardQueue::new(harness.sqs.clone(), &harness.queue_url));
+    let receiver = PushReceiver::new(
+        harness.stores.clone(),
+        harness.clock.clone(),
+        Arc::new(QueuedKeySweep::new(queue, harness.clock.clone())),
+    );
+    let body = serde_json::to_vec(&shipwatch_tests::fake_asc::notification_body(
+        "appStoreVersionAppVersionStateUpdated",
+        "n-aws-1",
+        ("appStoreVersions", &pushed.version_id),
+    ))
+    .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(&body);
+    let signature = format!("hmacsha256={}", hex::encode(mac.finalize().into_bytes()));
+
+    // A bad signature enqueues nothing.
+    assert!(
+        receiver
+            .receive(&pushed.id, reference, Some("hmacsha256=00"), &body)
+            .await
+            .is_err()
+    );
+    let outcome = receiver
+        .receive(&pushed.id, reference, Some(&signature), &body)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, Received::SweepRequested { .. }),
+        "{outcome:?}"
+    );
+
+    let messages = harness.receive(1).await;
+    let shards = shards_of(&messages);
+    assert_eq!(
+        shards[0].key_ids,
+        vec![pushed.id.clone()],
+        "a one-key shard"
+    );
+    assert!(harness.consume(&messages).await.is_empty());
+    let events = harness.events_of(&pushed.id).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(new_version_state(&events[0]), Some("WAITING_FOR_REVIEW"));
+    assert!(
+        harness.events_of(&other.id).await.is_empty(),
+        "the other key waits for its poll"
+    );
+}

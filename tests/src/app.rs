@@ -39,15 +39,19 @@ pub fn api_router(
     admin_token_hash: &str,
     validation: Arc<dyn ValidationTrigger>,
 ) -> axum::Router {
-    shipwatch_api::router(ApiState::new(ApiWiring {
-        stores: services.stores.clone(),
-        clock: services.clock.clone(),
-        deliverer: services.deliverer.clone(),
-        validation,
-        sweeps: Arc::new(services.fanout_sweep(services.shard_queue.clone())),
-        admin_token_hash: admin_token_hash.to_owned(),
-        allow_private_destinations: services.settings.allow_private_destinations,
-    }))
+    shipwatch_api::router(
+        ApiState::new(ApiWiring {
+            stores: services.stores.clone(),
+            clock: services.clock.clone(),
+            deliverer: services.deliverer.clone(),
+            validation,
+            sweeps: Arc::new(services.fanout_sweep(services.shard_queue.clone())),
+            admin_token_hash: admin_token_hash.to_owned(),
+            allow_private_destinations: services.settings.allow_private_destinations,
+        })
+        .with_push(services.push.clone())
+        .with_push_receiver_if(services.push_receiver(services.shard_queue.clone())),
+    )
 }
 
 pub struct TestApp {

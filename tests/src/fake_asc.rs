@@ -32,6 +32,9 @@ use shipwatch_shared::credentials::{IssuerId, KeyId};
 use crate::spec;
 use crate::test_keys::TestKey;
 
+mod webhooks;
+pub use webhooks::{FakeRole, FakeWebhook, MAX_WEBHOOKS_PER_APP, notification_body};
+
 /// Apple's hourly request allowance, reported in `X-Rate-Limit`.
 pub const HOURLY_LIMIT: u32 = 3600;
 /// How far in the future `iat` may be before the fake rejects a token (clock skew).
@@ -268,6 +271,7 @@ struct RegisteredKey {
     verifying_key: VerifyingKey,
     failure: Option<FailureMode>,
     rate_remaining: u32,
+    role: webhooks::FakeRole,
 }
 
 #[derive(Debug, Default)]
@@ -277,6 +281,7 @@ struct Account {
     builds: Vec<FakeBuild>,
     phased_releases: HashMap<String, FakePhasedRelease>,
     review_submissions: Vec<FakeReviewSubmission>,
+    webhooks: Vec<webhooks::FakeWebhook>,
 }
 
 #[derive(Debug, Default)]
@@ -377,6 +382,7 @@ impl FakeAsc {
                 verifying_key: key.verifying_key,
                 failure: None,
                 rate_remaining: HOURLY_LIMIT,
+                role: webhooks::FakeRole::Admin,
             },
         );
     }
@@ -612,6 +618,7 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
     let query: Vec<(String, String)> =
@@ -651,9 +658,12 @@ async fn handle(
             if let Some(FailureMode::Delay(delay)) = &failure {
                 tokio::time::sleep(*delay).await;
             }
-            answer(
-                &shared, &method, &path, &query, &key_id, &issuer_id, failure,
-            )
+            match webhooks::answer(&shared, &method, &path, &query, &key_id, &issuer_id, &body) {
+                Some(response) if failure.is_none() => response,
+                _ => answer(
+                    &shared, &method, &path, &query, &key_id, &issuer_id, failure,
+                ),
+            }
         }
     };
 

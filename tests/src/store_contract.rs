@@ -78,6 +78,7 @@ pub fn api_key(team: &TeamId, key_id: &str, created: i64) -> ApiKeyRecord {
         revision: 0,
         asc_usage: None,
         revalidation_requests: Vec::new(),
+        push: None,
     }
 }
 

@@ -262,6 +262,7 @@ impl TestKey {
             revision: 1,
             asc_usage: None,
             revalidation_requests: Vec::new(),
+            push: None,
         };
         stores
             .keys

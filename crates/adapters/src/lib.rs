@@ -4,6 +4,7 @@
 //! `embedded` feature (default on; the Lambda functions build without it).
 
 pub mod app_store_connect;
+pub mod app_store_connect_webhooks;
 pub mod aws;
 pub mod delivery;
 #[cfg(feature = "embedded")]

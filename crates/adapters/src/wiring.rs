@@ -85,6 +85,8 @@ pub struct Services {
     pub sweeper: SweepService,
     /// Where scheduled sweeps too big for one invocation send their shards (`SWEEP_QUEUE_URL`).
     pub shard_queue: Option<Arc<dyn ShardQueue>>,
+    /// Push webhooks of keys (`SHIPWATCH_PUBLIC_URL`; off without it).
+    pub push: shipwatch_service::push::PushService,
 }
 
 impl Services {
@@ -132,7 +134,17 @@ impl Services {
                 app_store_connect,
                 google_play,
             });
-        let validator = KeyValidator::new(stores.clone(), accounts.clone(), clock.clone());
+        let push = shipwatch_service::push::PushService::new(
+            stores.clone(),
+            accounts.clone(),
+            Arc::new(crate::app_store_connect_webhooks::AscWebhookAdmin::new(
+                asc.clone(),
+            )),
+            clock.clone(),
+            settings.public_url.clone(),
+        );
+        let validator = KeyValidator::new(stores.clone(), accounts.clone(), clock.clone())
+            .with_push(push.clone());
         let sweeper = SweepService::new(
             stores.clone(),
             accounts.clone(),
@@ -156,7 +168,29 @@ impl Services {
             deliverer,
             sweeper,
             shard_queue: None,
+            push,
         })
+    }
+
+    /// The push receiver, or `None` when push is off (no `SHIPWATCH_PUBLIC_URL`): one-key sweeps
+    /// go to `queue` as one-key shards when there is one (AWS), else run in this process.
+    pub fn push_receiver(
+        &self,
+        queue: Option<Arc<dyn ShardQueue>>,
+    ) -> Option<shipwatch_service::push::receiver::PushReceiver> {
+        use shipwatch_service::push::receiver::{
+            InProcessKeySweep, KeySweepTrigger, PushReceiver, QueuedKeySweep,
+        };
+        self.settings.public_url.as_ref()?;
+        let trigger: Arc<dyn KeySweepTrigger> = match queue {
+            Some(queue) => Arc::new(QueuedKeySweep::new(queue, self.clock.clone())),
+            None => Arc::new(InProcessKeySweep::new(self.sweeper.clone())),
+        };
+        Some(PushReceiver::new(
+            self.stores.clone(),
+            self.clock.clone(),
+            trigger,
+        ))
     }
 
     /// The sweep as the status-sweep function runs it: planned into shards for `queue` when the

@@ -221,3 +221,23 @@ impl std::fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+impl From<shipwatch_service::push::receiver::ReceiveError> for ApiError {
+    fn from(err: shipwatch_service::push::receiver::ReceiveError) -> Self {
+        use shipwatch_service::push::receiver::ReceiveError;
+        match &err {
+            ReceiveError::BadSignature => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_signature",
+                err.to_string(),
+            ),
+            ReceiveError::Malformed(_) => Self::invalid_request(err.to_string()),
+            ReceiveError::RateLimited => Self::rate_limited(err.to_string(), 60),
+            ReceiveError::Store(_) | ReceiveError::Trigger(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "shipwatch could not take the notification now; App Store Connect retries it",
+            ),
+        }
+    }
+}

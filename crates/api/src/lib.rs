@@ -2,6 +2,7 @@
 //! `lambda_http`, by the key-api Lambda. Handlers are thin: authenticate, parse, call a service or
 //! query of `shipwatch-service`, render.
 
+mod apple_webhooks;
 mod auth;
 pub mod body;
 mod destinations;
@@ -55,6 +56,8 @@ pub struct ApiState {
     apps: AppsQuery,
     sweeps: Arc<dyn SweepRunner>,
     admin_token_hash: Arc<str>,
+    /// App Store Connect webhook deliveries (`None`: push off, the route answers 404).
+    push_receiver: Option<shipwatch_service::push::receiver::PushReceiver>,
 }
 
 impl ApiState {
@@ -81,7 +84,23 @@ impl ApiState {
             apps: AppsQuery::new(stores.keys.clone(), stores.sweeps.clone()),
             sweeps,
             admin_token_hash: admin_token_hash.into(),
+            push_receiver: None,
         }
+    }
+
+    /// Serves `POST /v1/push/apple/{key}/{reference}` through `receiver` (`None`: push off).
+    pub fn with_push_receiver_if(
+        mut self,
+        receiver: Option<shipwatch_service::push::receiver::PushReceiver>,
+    ) -> Self {
+        self.push_receiver = receiver;
+        self
+    }
+
+    /// Key deletion also deletes the key's App Store Connect webhooks.
+    pub fn with_push(mut self, push: shipwatch_service::push::PushService) -> Self {
+        self.keys = self.keys.with_push(push);
+        self
     }
 }
 
@@ -116,6 +135,11 @@ impl Routes {
 fn routes() -> Routes {
     Routes::new()
         .route("/health", &[Method::GET], get(health))
+        .route(
+            "/v1/push/apple/{key}/{reference}",
+            &[Method::POST],
+            post(apple_webhooks::receive),
+        )
         .route("/v1/teams", &[Method::POST], post(teams::create))
         .route(
             "/v1/keys",

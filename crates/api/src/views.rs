@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use shipwatch_service::model::{ApiKeyRecord, Destination, Workflow};
+use shipwatch_service::model::{ApiKeyRecord, Destination, PushStatus, Workflow};
 
 #[derive(Serialize)]
 pub struct KeyView {
@@ -28,6 +28,11 @@ pub struct KeyView {
     pub last_swept_at: Option<DateTime<Utc>>,
     pub next_validation_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// `off` | `unavailable` | `active` | `degraded` (`off` until provisioning has run).
+    pub push: &'static str,
+    pub push_message: Option<String>,
+    /// When shipwatch last provisioned or checked the key's webhooks.
+    pub push_checked_at: Option<DateTime<Utc>>,
 }
 
 impl From<&ApiKeyRecord> for KeyView {
@@ -68,6 +73,14 @@ impl From<&ApiKeyRecord> for KeyView {
             last_swept_at: k.last_swept_at,
             next_validation_at: k.next_validation_at,
             created_at: k.created_at,
+            push: match k.push.as_ref().map(|p| p.status) {
+                None | Some(PushStatus::Off) => "off",
+                Some(PushStatus::Unavailable) => "unavailable",
+                Some(PushStatus::Active) => "active",
+                Some(PushStatus::Degraded) => "degraded",
+            },
+            push_message: k.push.as_ref().and_then(|p| p.message.clone()),
+            push_checked_at: k.push.as_ref().map(|p| p.checked_at),
         }
     }
 }

@@ -36,20 +36,25 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             services.settings.http_addr
         );
     }
-    let router = shipwatch_api::router(ApiState::new(ApiWiring {
-        stores: services.stores.clone(),
-        clock: services.clock.clone(),
-        deliverer: services.deliverer.clone(),
-        validation: Arc::new(InProcessValidation::new(services.validator.clone())),
-        sweeps: Arc::new(services.fanout_sweep(services.shard_queue.clone())),
-        admin_token_hash: admin.hash,
-        allow_private_destinations: services.settings.allow_private_destinations,
-    }));
+    let router = shipwatch_api::router(
+        ApiState::new(ApiWiring {
+            stores: services.stores.clone(),
+            clock: services.clock.clone(),
+            deliverer: services.deliverer.clone(),
+            validation: Arc::new(InProcessValidation::new(services.validator.clone())),
+            sweeps: Arc::new(services.fanout_sweep(services.shard_queue.clone())),
+            admin_token_hash: admin.hash,
+            allow_private_destinations: services.settings.allow_private_destinations,
+        })
+        .with_push(services.push.clone())
+        .with_push_receiver_if(services.push_receiver(services.shard_queue.clone())),
+    );
     let listener = TcpListener::bind(services.settings.http_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, store = ?services.settings.store,
         interval_secs = services.settings.sweep_interval.as_secs(), "shipwatch-local listening");
 
     let sweeper = services.sweeper.clone();
+    let push = services.push.clone();
     let interval = services.settings.sweep_interval;
     let (stop_sweeps, mut stopping) = tokio::sync::watch::channel(false);
     let deliveries = tokio::spawn(delivery_worker(
@@ -67,6 +72,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             // A sweep that has started is finished, never cut off: a delivery sent but not yet
             // recorded would be sent again after its lease. `run` logs its own report.
             sweeper.run().await;
+            // Hourly per key: webhooks exist, are enabled and point here (new apps get one).
+            push.check_due().await;
             if *stopping.borrow() {
                 break;
             }

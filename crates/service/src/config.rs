@@ -61,6 +61,8 @@ pub struct Settings {
     pub google_oauth_token_url: String,
     /// Root of the Google Play Developer API (`GOOGLE_PLAY_API_BASE_URL`, no trailing slash).
     pub google_play_api_base_url: String,
+    /// `SHIPWATCH_PUBLIC_URL`: where App Store Connect reaches the push receiver; unset: push off.
+    pub public_url: Option<String>,
 }
 
 /// `GOOGLE_OAUTH_TOKEN_URL` when unset.
@@ -113,6 +115,7 @@ impl std::fmt::Debug for Settings {
             .field("log_format", &self.log_format)
             .field("google_oauth_token_url", &self.google_oauth_token_url)
             .field("google_play_api_base_url", &self.google_play_api_base_url)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }
@@ -257,7 +260,12 @@ impl Settings {
             get("GOOGLE_PLAY_API_BASE_URL"),
             DEFAULT_GOOGLE_PLAY_API_BASE_URL,
         )?;
+        let public_url = match get("SHIPWATCH_PUBLIC_URL") {
+            Some(raw) => Some(parse_public_url(&raw)?),
+            None => None,
+        };
         Ok(Self {
+            public_url,
             http_addr,
             data_dir,
             admin_token_hash,
@@ -275,6 +283,30 @@ impl Settings {
             google_play_api_base_url,
         })
     }
+}
+
+/// An absolute `https` URL (or `http` on a loopback host, for local tests), without query or
+/// fragment, kept without its trailing slash.
+fn parse_public_url(raw: &str) -> Result<String, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "SHIPWATCH_PUBLIC_URL",
+        reason,
+    };
+    let url = url::Url::parse(raw.trim()).map_err(|e| {
+        invalid(format!(
+            "expected an absolute URL such as https://shipwatch.example.com ({e})"
+        ))
+    })?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err(invalid(
+            "App Store Connect delivers webhooks over https only: expected an https URL".into(),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("expected no query or fragment".into()));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod model;
 pub mod names;
 pub mod outbox;
 pub mod ports;
+pub mod push;
 pub mod queries;
 pub mod rate_budget;
 pub mod sweep;

@@ -264,6 +264,9 @@ pub struct ApiKeyRecord {
     /// window (kept on the record so the limit holds across processes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revalidation_requests: Vec<DateTime<Utc>>,
+    /// Push from App Store Connect webhooks (`crate::push`); `None` until provisioning ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushState>,
 }
 
 /// Requests the sweep sent as one key in the current clock hour, and when it may sweep the key
@@ -302,6 +305,11 @@ impl SecretName {
 
     pub fn for_key(team: &TeamId, key: &KeyRecordId) -> Self {
         Self(format!("{}teams/{team}/keys/{key}", Self::PREFIX))
+    }
+
+    /// The signing secret of one of our App Store Connect webhooks (`PushWebhook::reference`).
+    pub fn for_webhook(team: &TeamId, reference: &str) -> Self {
+        Self(format!("{}teams/{team}/webhooks/{reference}", Self::PREFIX))
     }
 
     pub fn for_destination(team: &TeamId, destination: &DestinationId) -> Self {
@@ -529,4 +537,38 @@ pub struct EventQuery {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+/// Whether a key's changes are pushed by App Store Connect webhooks (`GET /v1/keys/{id}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushStatus {
+    /// No public URL is configured: polling only.
+    Off,
+    /// The key's role may not manage webhooks.
+    Unavailable,
+    Active,
+    /// A webhook was deleted, disabled or repointed and could not be repaired.
+    Degraded,
+}
+
+/// The push side of a key: its status and the webhooks shipwatch made for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushState {
+    pub status: PushStatus,
+    pub message: Option<String>,
+    #[serde(default)]
+    pub webhooks: Vec<PushWebhook>,
+    pub checked_at: DateTime<Utc>,
+}
+
+/// One App Store Connect webhook shipwatch created (its secret is under
+/// `SecretName::for_webhook`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushWebhook {
+    /// The opaque last segment of the webhook's URL (random; not the secret).
+    pub reference: String,
+    pub app_id: String,
+    /// Apple's id of the webhook.
+    pub webhook_id: String,
 }

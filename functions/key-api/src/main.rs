@@ -19,6 +19,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         sweeps: Arc::new(services.fanout_sweep(services.shard_queue.clone())),
         admin_token_hash: admin.hash,
         allow_private_destinations: services.settings.allow_private_destinations,
-    });
+    })
+    .with_push(services.push.clone())
+    .with_push_receiver_if(services.push_receiver(services.shard_queue.clone()));
     lambda_http::run(shipwatch_api::router(state)).await
 }

@@ -308,7 +308,7 @@ impl AscSession {
             .collect()
     }
 
-    fn endpoint(&self, path: &str, query: &[(&str, &str)]) -> Url {
+    pub(super) fn endpoint(&self, path: &str, query: &[(&str, &str)]) -> Url {
         let mut url = self.client.inner.config.endpoint(path);
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
@@ -317,7 +317,7 @@ impl AscSession {
     }
 
     /// Builds a path from segments, percent-encoding each (ids come from App Store Connect data).
-    fn endpoint_with_segments(&self, segments: &[&str]) -> Url {
+    pub(super) fn endpoint_with_segments(&self, segments: &[&str]) -> Url {
         let mut url = self.client.inner.config.endpoint("");
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(segments);
@@ -325,7 +325,10 @@ impl AscSession {
         url
     }
 
-    async fn get_all_pages(&self, first: Url) -> Result<(Vec<Resource>, Included), AscError> {
+    pub(super) async fn get_all_pages(
+        &self,
+        first: Url,
+    ) -> Result<(Vec<Resource>, Included), AscError> {
         let mut resources = Vec::new();
         let mut included = Included::default();
         let mut visited = HashSet::new();
@@ -360,6 +363,18 @@ impl AscSession {
     }
 
     async fn get_document(&self, url: &Url) -> Result<Document, AscError> {
+        self.send_document(reqwest::Method::GET, url, None)
+            .await?
+            .ok_or_else(|| AscError::Decode("the answer has no body".into()))
+    }
+
+    /// One signed request; `Ok(None)` for a success without a body (`204 No Content`).
+    pub(super) async fn send_document(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Option<Document>, AscError> {
         let inner = &self.client.inner;
         let token = inner
             .tokens
@@ -367,11 +382,17 @@ impl AscSession {
             .map_err(|e| AscError::Client(e.to_string()))?;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(path = url.path(), key_id = %self.credentials.key_id, "App Store Connect request");
-        let response = inner
+        let mut request = inner
             .http
-            .get(url.clone())
+            .request(method, url.clone())
             .bearer_auth(token.expose())
-            .header(reqwest::header::ACCEPT, "application/json")
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        let response = request
             .send()
             .await
             .map_err(|e| AscError::from_transport(&e))?;
@@ -393,7 +414,10 @@ impl AscSession {
             .await
             .map_err(|e| AscError::from_transport(&e))?;
         if (200..300).contains(&status) {
-            return Document::parse(&body);
+            if body.is_empty() {
+                return Ok(None);
+            }
+            return Document::parse(&body).map(Some);
         }
         let retry_after = headers
             .get(reqwest::header::RETRY_AFTER)

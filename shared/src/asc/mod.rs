@@ -6,9 +6,11 @@ mod error;
 mod jsonapi;
 pub mod models;
 pub mod token;
+mod webhooks;
 
 pub use client::{AscClient, AscSession, MAX_INCLUDED_VERSIONS, MAX_PAGE_LIMIT};
 pub use config::{AscConfig, BASE_URL_ENV, ConfigError, DEFAULT_BASE_URL};
 pub use error::{AGREEMENTS_MISSING_CODE, AscError, RateLimit};
 pub use models::*;
 pub use token::{AUDIENCE, AccessToken, REFRESH_MARGIN, TOKEN_LIFETIME, TokenError, mint_token};
+pub use webhooks::{NewWebhook, Webhook, WebhookChange};

@@ -378,6 +378,7 @@ pub(crate) mod tests {
             revision: 1,
             asc_usage: None,
             revalidation_requests: Vec::new(),
+            push: None,
         })
     }
 

@@ -113,6 +113,8 @@ impl KeyService {
             updated_at: now,
             validation_attempts: 0,
             next_validation_at: None,
+            // Push is App Store Connect webhooks only; Play keys are polled.
+            push: None,
             revision: 1,
             asc_usage: None,
             revalidation_requests: Vec::new(),

@@ -102,6 +102,8 @@ pub struct KeyService {
     stores: Stores,
     clock: Arc<dyn Clock>,
     trigger: Arc<dyn ValidationTrigger>,
+    /// Deletes the key's push webhooks with the key.
+    push: Option<crate::push::PushService>,
 }
 
 impl KeyService {
@@ -110,7 +112,14 @@ impl KeyService {
             stores,
             clock,
             trigger,
+            push: None,
         }
+    }
+
+    /// Deletes each key's App Store Connect webhooks when the key is deleted.
+    pub fn with_push(mut self, push: crate::push::PushService) -> Self {
+        self.push = Some(push);
+        self
     }
 
     /// Checks everything, then writes the secret, then the record. On any failure after the secret
@@ -150,6 +159,7 @@ impl KeyService {
             revision: 1,
             asc_usage: None,
             revalidation_requests: Vec::new(),
+            push: None,
         };
         let secret_name = record.secret_name();
         let pem = checked.private_key.to_pem();
@@ -244,6 +254,14 @@ impl KeyService {
     /// and no secret is ever left without its record.
     pub async fn delete(&self, team: &Team, id: &KeyRecordId) -> Result<(), KeyError> {
         let record = self.get(team, id).await?;
+        if let Some(push) = &self.push {
+            // Needs the key's private key, so before the secret goes. A webhook Apple would not
+            // delete now is logged; its URL names a key that no longer exists, so the receiver
+            // refuses what it sends.
+            if let Err(err) = push.remove(&record).await {
+                tracing::warn!(key = %record.id, error = %err, "could not delete the key's App Store Connect webhooks");
+            }
+        }
         self.stores
             .secrets
             .delete_secret(&record.secret_name())

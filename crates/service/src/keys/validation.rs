@@ -132,6 +132,8 @@ pub struct KeyValidator {
     stores: Stores,
     accounts: Arc<dyn StoreAccounts>,
     clock: Arc<dyn Clock>,
+    /// Provisions and checks push webhooks after a validation that found the key valid.
+    push: Option<crate::push::PushService>,
 }
 
 impl KeyValidator {
@@ -140,7 +142,15 @@ impl KeyValidator {
             stores,
             accounts,
             clock,
+            push: None,
         }
+    }
+
+    /// After each validation that finds the key valid, provisions (or checks and repairs) its
+    /// push webhooks; a failure there is logged and leaves the key valid (polling goes on).
+    pub fn with_push(mut self, push: crate::push::PushService) -> Self {
+        self.push = Some(push);
+        self
     }
 
     pub async fn validate(&self, id: &KeyRecordId) -> Result<ValidationOutcome, ValidationError> {
@@ -165,6 +175,19 @@ impl KeyValidator {
             Ok(()) => {
                 tracing::info!(key = %key.id, status = next.status.as_str(),
                     code = next.status_code.map(|c| c.as_str()), "key validated");
+                if let (Some(push), KeyStatus::Valid) = (&self.push, next.status) {
+                    match push.reconcile(&next.id).await {
+                        Ok(Some(_)) => {
+                            if let Some(fresh) = self.stores.keys.get_key_by_id(&next.id).await? {
+                                return Ok(ValidationOutcome::Updated(Box::new(fresh)));
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(err) => {
+                            tracing::warn!(key = %key.id, error = %err, "push provisioning failed; polling goes on");
+                        }
+                    }
+                }
                 Ok(ValidationOutcome::Updated(Box::new(next)))
             }
             Err(StoreError::Conflict(_)) => {

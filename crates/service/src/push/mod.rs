@@ -1,0 +1,445 @@
+//! Push from App Store Connect webhooks: provisioning and health of the webhooks shipwatch makes
+//! for a key's apps (contract section 7). One webhook per app, with the contract's event types, a
+//! random secret per webhook (secret store only, written before the webhook exists) and a URL
+//! `{SHIPWATCH_PUBLIC_URL}/v1/push/apple/{key}/{reference}` (no secret in it). The key's
+//! `push` state says what came of it: `off`, `unavailable` (role), `active`, `degraded`.
+
+pub mod plan;
+pub mod receiver;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rand::RngCore;
+use shipwatch_shared::clock::Clock;
+
+use crate::accounts::{AccountError, Credentials, StoreAccounts};
+use crate::model::{
+    ApiKeyRecord, KeyRecordId, KeyStatus, PushState, PushStatus, PushWebhook, SecretName,
+    SecretValue,
+};
+use crate::ports::{StoreError, Stores};
+pub use plan::{AppAction, EVENT_TYPES, RECEIVER_PATH, RemoteWebhook, key_prefix, plan_app};
+
+/// How often each key's webhooks are checked (exist, enabled, pointing at us) and repaired.
+pub const HEALTH_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+pub const MESSAGE_OFF: &str =
+    "Push is off: SHIPWATCH_PUBLIC_URL is not set, so shipwatch polls App Store Connect only.";
+pub const MESSAGE_UNAVAILABLE: &str = "This key's App Store Connect role may not manage webhooks, so shipwatch polls it only (changes arrive within a sweep interval). A key with the Admin or App Manager role enables push.";
+
+/// A webhook to create. `Debug` hides the secret.
+#[derive(Clone)]
+pub struct WebhookSpec {
+    pub app_id: String,
+    pub url: String,
+    pub secret: SecretValue,
+}
+
+impl std::fmt::Debug for WebhookSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSpec")
+            .field("app_id", &self.app_id)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A repair of one of our webhooks: always enabled with our event types; a new URL and secret
+/// when it is rekeyed.
+#[derive(Clone, Debug)]
+pub struct WebhookRepair {
+    pub rekey: Option<(String, SecretValue)>,
+}
+
+/// The store-account side of push: webhooks of a key's apps (App Store Connect today).
+#[async_trait]
+pub trait WebhookAdmin: Send + Sync {
+    /// The ids of every app the key sees.
+    async fn app_ids(&self, credentials: &Credentials) -> Result<Vec<String>, AccountError>;
+    async fn list(
+        &self,
+        credentials: &Credentials,
+        app_id: &str,
+    ) -> Result<Vec<RemoteWebhook>, AccountError>;
+    async fn create(
+        &self,
+        credentials: &Credentials,
+        spec: &WebhookSpec,
+    ) -> Result<RemoteWebhook, AccountError>;
+    async fn repair(
+        &self,
+        credentials: &Credentials,
+        webhook_id: &str,
+        repair: &WebhookRepair,
+    ) -> Result<RemoteWebhook, AccountError>;
+    /// Deletes; a webhook already gone counts as deleted.
+    async fn delete(&self, credentials: &Credentials, webhook_id: &str)
+    -> Result<(), AccountError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the key's private key cannot be read")]
+    Credentials,
+    #[error("App Store Connect could not be asked: {0}")]
+    Account(AccountError),
+}
+
+/// Provisions, checks and removes a key's webhooks.
+#[derive(Clone)]
+pub struct PushService {
+    stores: Stores,
+    accounts: Arc<dyn StoreAccounts>,
+    admin: Arc<dyn WebhookAdmin>,
+    clock: Arc<dyn Clock>,
+    public_url: Option<String>,
+}
+
+/// A fresh random reference (URL segment) or secret: 32 random bytes, hex.
+fn random_hex() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+impl PushService {
+    pub fn new(
+        stores: Stores,
+        accounts: Arc<dyn StoreAccounts>,
+        admin: Arc<dyn WebhookAdmin>,
+        clock: Arc<dyn Clock>,
+        public_url: Option<String>,
+    ) -> Self {
+        Self {
+            stores,
+            accounts,
+            admin,
+            clock,
+            public_url,
+        }
+    }
+
+    async fn credentials(&self, key: &ApiKeyRecord) -> Result<Credentials, PushError> {
+        let secret = self
+            .stores
+            .secrets
+            .get_secret(&key.secret_name())
+            .await?
+            .ok_or(PushError::Credentials)?;
+        self.accounts
+            .credentials(&key.account, &secret)
+            .map_err(|_| PushError::Credentials)
+    }
+
+    /// Brings a valid key's webhooks to what they should be (creating, repairing, re-enabling,
+    /// removing duplicates and webhooks of apps the key no longer sees) and records the outcome
+    /// on the key. Keys that are not `valid` are left alone (`Ok(None)`).
+    pub async fn reconcile(&self, id: &KeyRecordId) -> Result<Option<PushState>, PushError> {
+        let Some(key) = self.stores.keys.get_key_by_id(id).await? else {
+            return Ok(None);
+        };
+        // Push is App Store Connect webhooks; other stores' keys are polled only.
+        if key.status != KeyStatus::Valid || !is_app_store_connect(&key) {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        let previous = key.push.clone().unwrap_or(PushState {
+            status: PushStatus::Off,
+            message: None,
+            webhooks: Vec::new(),
+            checked_at: now,
+        });
+        let state = match &self.public_url {
+            None => PushState {
+                status: PushStatus::Off,
+                message: Some(MESSAGE_OFF.to_owned()),
+                webhooks: previous.webhooks.clone(),
+                checked_at: now,
+            },
+            Some(public_url) => {
+                let credentials = self.credentials(&key).await?;
+                self.reconcile_webhooks(&key, &credentials, public_url, &previous)
+                    .await?
+            }
+        };
+        self.record(&key, state.clone()).await?;
+        Ok(Some(state))
+    }
+
+    async fn reconcile_webhooks(
+        &self,
+        key: &ApiKeyRecord,
+        credentials: &Credentials,
+        public_url: &str,
+        previous: &PushState,
+    ) -> Result<PushState, PushError> {
+        let now = self.clock.now();
+        let unavailable = |webhooks: Vec<PushWebhook>| PushState {
+            status: PushStatus::Unavailable,
+            message: Some(MESSAGE_UNAVAILABLE.to_owned()),
+            webhooks,
+            checked_at: now,
+        };
+        let app_ids = self
+            .admin
+            .app_ids(credentials)
+            .await
+            .map_err(PushError::Account)?;
+        let prefix = key_prefix(public_url, key.id.as_str());
+        let mut kept: Vec<PushWebhook> = Vec::new();
+        let mut problems: Vec<String> = Vec::new();
+        for app_id in &app_ids {
+            let known = previous.webhooks.iter().find(|w| &w.app_id == app_id);
+            let remote = match self.admin.list(credentials, app_id).await {
+                Ok(remote) => remote,
+                Err(AccountError::Forbidden) => return Ok(unavailable(previous.webhooks.clone())),
+                Err(err) => return Err(PushError::Account(err)),
+            };
+            let (action, extras) = plan_app(&prefix, known, &remote);
+            for extra in extras {
+                if let Err(err) = self.admin.delete(credentials, &extra).await {
+                    tracing::warn!(key = %key.id, app = %app_id, error = %err, "could not delete a duplicate webhook");
+                }
+            }
+            let outcome = match action {
+                AppAction::Keep(webhook) => Ok(webhook),
+                AppAction::Restore(webhook) => self
+                    .admin
+                    .repair(
+                        credentials,
+                        &webhook.webhook_id,
+                        &WebhookRepair { rekey: None },
+                    )
+                    .await
+                    .map(|_| webhook),
+                AppAction::Rekey { webhook_id } => {
+                    self.rekey(key, credentials, &prefix, app_id, &webhook_id, known)
+                        .await?
+                }
+                AppAction::Create => {
+                    self.create(key, credentials, &prefix, app_id, known)
+                        .await?
+                }
+                AppAction::Full => Err(AccountError::Unavailable(format!(
+                    "app {app_id} already has Apple's maximum of ten webhooks"
+                ))),
+            };
+            match outcome {
+                Ok(webhook) => kept.push(webhook),
+                Err(AccountError::Forbidden) => return Ok(unavailable(previous.webhooks.clone())),
+                Err(err) => {
+                    problems.push(format!("app {app_id}: {err}"));
+                    if let Some(known) = known {
+                        kept.push(known.clone());
+                    }
+                }
+            }
+        }
+        // Webhooks of apps the key no longer sees.
+        for gone in previous
+            .webhooks
+            .iter()
+            .filter(|w| !app_ids.contains(&w.app_id))
+        {
+            match self.admin.delete(credentials, &gone.webhook_id).await {
+                Ok(()) => self.delete_secret(key, &gone.reference).await,
+                Err(_) => kept.push(gone.clone()),
+            }
+        }
+        Ok(if problems.is_empty() {
+            PushState {
+                status: PushStatus::Active,
+                message: None,
+                webhooks: kept,
+                checked_at: now,
+            }
+        } else {
+            PushState {
+                status: PushStatus::Degraded,
+                message: Some(format!(
+                    "shipwatch could not repair its App Store Connect webhooks ({}); changes of those apps arrive by polling only until it can.",
+                    problems.join("; ")
+                )),
+                webhooks: kept,
+                checked_at: now,
+            }
+        })
+    }
+
+    /// Secret first, then the webhook; on failure the new secret is removed again.
+    async fn create(
+        &self,
+        key: &ApiKeyRecord,
+        credentials: &Credentials,
+        prefix: &str,
+        app_id: &str,
+        known: Option<&PushWebhook>,
+    ) -> Result<Result<PushWebhook, AccountError>, PushError> {
+        let reference = random_hex();
+        let secret = SecretValue::new(random_hex());
+        let name = SecretName::for_webhook(&key.team_id, &reference);
+        self.stores.secrets.put_secret(&name, &secret).await?;
+        let spec = WebhookSpec {
+            app_id: app_id.to_owned(),
+            url: format!("{prefix}{reference}"),
+            secret,
+        };
+        match self.admin.create(credentials, &spec).await {
+            Ok(created) => {
+                if let Some(old) = known {
+                    self.delete_secret(key, &old.reference).await;
+                }
+                tracing::info!(key = %key.id, app = %app_id, webhook = %created.id, "App Store Connect webhook created");
+                Ok(Ok(PushWebhook {
+                    reference,
+                    app_id: app_id.to_owned(),
+                    webhook_id: created.id,
+                }))
+            }
+            Err(err) => {
+                self.delete_secret(key, &reference).await;
+                Ok(Err(err))
+            }
+        }
+    }
+
+    async fn rekey(
+        &self,
+        key: &ApiKeyRecord,
+        credentials: &Credentials,
+        prefix: &str,
+        app_id: &str,
+        webhook_id: &str,
+        known: Option<&PushWebhook>,
+    ) -> Result<Result<PushWebhook, AccountError>, PushError> {
+        let reference = random_hex();
+        let secret = SecretValue::new(random_hex());
+        let name = SecretName::for_webhook(&key.team_id, &reference);
+        self.stores.secrets.put_secret(&name, &secret).await?;
+        let repair = WebhookRepair {
+            rekey: Some((format!("{prefix}{reference}"), secret)),
+        };
+        match self.admin.repair(credentials, webhook_id, &repair).await {
+            Ok(_) => {
+                if let Some(old) = known {
+                    self.delete_secret(key, &old.reference).await;
+                }
+                Ok(Ok(PushWebhook {
+                    reference,
+                    app_id: app_id.to_owned(),
+                    webhook_id: webhook_id.to_owned(),
+                }))
+            }
+            Err(err) => {
+                self.delete_secret(key, &reference).await;
+                Ok(Err(err))
+            }
+        }
+    }
+
+    async fn delete_secret(&self, key: &ApiKeyRecord, reference: &str) {
+        let name = SecretName::for_webhook(&key.team_id, reference);
+        if let Err(err) = self.stores.secrets.delete_secret(&name).await {
+            tracing::error!(secret = %name, error = %err, "could not delete a webhook secret");
+        }
+    }
+
+    /// Writes the push state on the key (conditional; applied again to a fresher record).
+    async fn record(&self, key: &ApiKeyRecord, state: PushState) -> Result<(), PushError> {
+        let mut current = key.clone();
+        for _ in 0..3 {
+            let mut next = current.clone();
+            next.push = Some(state.clone());
+            next.revision = current.revision + 1;
+            match self.stores.keys.update_key(&next, current.revision).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict(_)) => {
+                    match self.stores.keys.get_key_by_id(&key.id).await? {
+                        Some(fresh) => current = fresh,
+                        None => return Ok(()),
+                    }
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(StoreError::Conflict("the key kept changing".into()).into())
+    }
+
+    /// The health check: reconciles every valid key whose webhooks were last checked over
+    /// [`HEALTH_CHECK_INTERVAL`] ago (or never), which also gives new apps their webhook and
+    /// re-enables webhooks Apple disabled. Does nothing with push off. Returns the keys checked.
+    pub async fn check_due(&self) -> usize {
+        if self.public_url.is_none() {
+            return 0;
+        }
+        let now = self.clock.now();
+        let interval = chrono::Duration::from_std(HEALTH_CHECK_INTERVAL).unwrap_or_default();
+        let mut checked = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = match self
+                .stores
+                .keys
+                .list_keys_page(cursor.as_deref(), crate::ports::KEY_LIST_PAGE_SIZE)
+                .await
+            {
+                Ok(page) => page,
+                Err(err) => {
+                    tracing::warn!(error = %err, "push health check could not list keys");
+                    return checked;
+                }
+            };
+            for key in page.items.iter().filter(|k| {
+                k.status == KeyStatus::Valid
+                    && is_app_store_connect(k)
+                    && k.push
+                        .as_ref()
+                        .is_none_or(|p| now - p.checked_at >= interval)
+            }) {
+                match self.reconcile(&key.id).await {
+                    Ok(_) => checked += 1,
+                    Err(err) => {
+                        tracing::warn!(key = %key.id, error = %err, "push health check failed")
+                    }
+                }
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return checked,
+            }
+        }
+    }
+
+    /// Deletes the key's webhooks and their secrets (before the key itself is deleted). A
+    /// webhook Apple will not delete keeps its secret, so a retry can finish the job.
+    pub async fn remove(&self, key: &ApiKeyRecord) -> Result<(), PushError> {
+        let Some(state) = &key.push else {
+            return Ok(());
+        };
+        if state.webhooks.is_empty() {
+            return Ok(());
+        }
+        let credentials = self.credentials(key).await?;
+        let mut failure = None;
+        for webhook in &state.webhooks {
+            match self.admin.delete(&credentials, &webhook.webhook_id).await {
+                Ok(()) => self.delete_secret(key, &webhook.reference).await,
+                Err(err) => failure = Some(err),
+            }
+        }
+        match failure {
+            None => Ok(()),
+            Some(err) => Err(PushError::Account(err)),
+        }
+    }
+}
+
+fn is_app_store_connect(key: &ApiKeyRecord) -> bool {
+    matches!(
+        key.account,
+        crate::model::AccountRef::AppStoreConnect { .. }
+    )
+}
