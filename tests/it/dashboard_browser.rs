@@ -1,0 +1,214 @@
+//! The dashboard in real headless Chromium (WebDriver, `shipwatch_tests::webdriver`) against the
+//! app wired as `shipwatch-local` wires it and the fake App Store Connect: accept an invite, add a
+//! `.p8` and watch it turn valid without a reload, a bad `.p8` named and nothing stored, a POST
+//! without its CSRF token refused, another team's key page a 404, sign-out ending the session on
+//! the server. Screenshots (1280 and 390 px wide) go to `target/screenshots/`.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shipwatch_tests::app::{Backend, TestApp};
+use shipwatch_tests::fake_asc::{FakeApp, FakeAsc};
+use shipwatch_tests::test_keys::{TestKey, binary_garbage};
+use shipwatch_tests::webdriver::Driver;
+
+async fn new_team(app: &TestApp, name: &str) -> Value {
+    let response = app
+        .http
+        .post(app.url("/v1/teams"))
+        .bearer_auth(&app.admin_token)
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .expect("POST /v1/teams");
+    assert_eq!(response.status(), 201);
+    response.json().await.expect("team JSON")
+}
+
+/// A client that sends the browser's session cookie, following no redirects.
+fn with_cookie(cookie: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::COOKIE,
+        format!("sw_session={cookie}")
+            .parse()
+            .expect("cookie header"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+async fn shoot(browser: &shipwatch_tests::webdriver::Browser, name: &str) {
+    browser.set_window_width(1280).await;
+    browser.screenshot(&format!("{name}-desktop")).await;
+    browser.set_window_width(390).await;
+    browser.screenshot(&format!("{name}-phone")).await;
+    browser.set_window_width(1280).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_sign_in_add_a_key_and_the_guards_hold() {
+    let asc = FakeAsc::start().await;
+    let app = TestApp::start(Backend::Embedded, &asc.base_url()).await;
+    let team = new_team(&app, "Acme").await;
+    let invite_url = team["invite_url"].as_str().expect("invite_url").to_owned();
+    assert!(
+        invite_url.starts_with(&format!("{}/invite/", app.base_url)),
+        "{invite_url}"
+    );
+    let team_token = team["token"].as_str().expect("token").to_owned();
+
+    let key = TestKey::generate();
+    asc.register_key(&key);
+    asc.add_app(
+        &key.issuer_id,
+        FakeApp::new("1000000001", "Hello", "com.example.hello"),
+    );
+    let files = tempfile::tempdir().expect("temp dir");
+    let p8 = files
+        .path()
+        .join(format!("AuthKey_{}.p8", key.key_id.as_str()));
+    std::fs::write(&p8, &key.pem).expect("p8 written");
+    let bad = files.path().join("AuthKey_BADBADBAD1.p8");
+    std::fs::write(&bad, binary_garbage()).expect("bad file written");
+
+    let driver = Driver::connect().await;
+    let browser = driver.session().await;
+
+    // Invite -> account -> signed in on the overview.
+    browser.goto(&invite_url).await;
+    shoot(&browser, "invite").await;
+    browser.type_into("#name", "Ana Lima").await;
+    browser.type_into("#email", "ana@example.com").await;
+    browser.type_into("#password", "short").await;
+    browser.click("main button[type=submit]").await;
+    assert_eq!(
+        browser.text("#password-error").await,
+        "Use at least 12 characters."
+    );
+    browser
+        .type_into("#password", "correct horse battery")
+        .await;
+    browser.click("main button[type=submit]").await;
+    assert_eq!(browser.current_url().await, app.url("/"));
+    assert!(browser.page_source().await.contains("Welcome, Ana Lima"));
+    assert_eq!(
+        browser.count("form[action='/logout'] button").await,
+        1,
+        "Sign out is there"
+    );
+    shoot(&browser, "overview-empty").await;
+    // The invite was for one use.
+    browser.goto(&invite_url).await;
+    assert_eq!(browser.text("h1").await, "Invite link not usable");
+
+    // Add API Key: the Key ID comes from the file name; the page turns "Valid" by itself.
+    browser.goto(&app.url("/keys/new")).await;
+    shoot(&browser, "add-key").await;
+    browser
+        .type_into("#private_key", &p8.to_string_lossy())
+        .await;
+    browser
+        .type_into("#issuer_id", key.issuer_id.as_str())
+        .await;
+    browser.type_into("#name", "CI key").await;
+    browser.click("main button[type=submit]").await;
+    assert!(browser.current_url().await.starts_with(&app.url("/keys/")));
+    let status = browser
+        .wait_for_text("#key-status", "Valid", Duration::from_secs(20))
+        .await;
+    assert_eq!(status, "Valid");
+    assert!(browser.text("#status-message").await.contains("1 app"));
+    let source = browser.page_source().await;
+    for line in key.pem_body_lines() {
+        assert!(
+            !source.contains(&line),
+            "the key page shows no key material"
+        );
+    }
+    shoot(&browser, "key-valid").await;
+
+    // A bad .p8: its reason next to the file field, nothing stored.
+    browser.goto(&app.url("/keys/new")).await;
+    browser
+        .type_into("#private_key", &bad.to_string_lossy())
+        .await;
+    browser
+        .type_into("#issuer_id", key.issuer_id.as_str())
+        .await;
+    browser.click("main button[type=submit]").await;
+    let reason = browser.text("#private_key-error").await;
+    assert!(
+        !reason.is_empty(),
+        "a reason is shown next to the file field"
+    );
+    assert_eq!(browser.count("#issuer_id-error").await, 0);
+    shoot(&browser, "add-key-error").await;
+    let (_, listed) = app.get(&team_token, "/v1/keys").await;
+    assert_eq!(listed["keys"].as_array().map(Vec::len), Some(1), "{listed}");
+
+    browser.goto(&app.url("/keys")).await;
+    shoot(&browser, "keys").await;
+    browser.goto(&app.url("/team")).await;
+    shoot(&browser, "team").await;
+
+    let session = browser.cookie("sw_session").await.expect("session cookie");
+    let as_ana = with_cookie(&session);
+
+    // A state-changing POST without its CSRF token is refused.
+    let refused = as_ana
+        .post(app.url("/team/invites"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(refused.status(), 403);
+    let wrong = as_ana
+        .post(app.url("/team/invites"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=not-the-token")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(wrong.status(), 403);
+
+    // Another team's key page is a 404 page.
+    let other = new_team(&app, "Other").await;
+    let other_key = TestKey::generate();
+    let (status, created) = app
+        .post_json(
+            other["token"].as_str().expect("token"),
+            "/v1/keys",
+            &json!({ "private_key": other_key.pem, "issuer_id": other_key.issuer_id.as_str(),
+                     "key_id": other_key.key_id.as_str() }),
+        )
+        .await;
+    assert_eq!(status, 202, "{created}");
+    let other_page = app.url(&format!("/keys/{}", created["id"].as_str().expect("id")));
+    let answer = as_ana.get(&other_page).send().await.expect("GET");
+    assert_eq!(answer.status(), 404);
+    browser.goto(&other_page).await;
+    assert_eq!(browser.text("h1").await, "Page not found");
+
+    // Sign-out ends the session on the server: the old cookie no longer opens a page.
+    browser.goto(&app.url("/")).await;
+    browser.click("form[action='/logout'] button").await;
+    assert_eq!(browser.current_url().await, app.url("/login"));
+    shoot(&browser, "login").await;
+    let after = as_ana.get(app.url("/")).send().await.expect("GET");
+    assert_eq!(after.status(), 303, "redirected to sign in");
+    assert_eq!(after.headers()["location"], "/login");
+
+    // Sign in again with the password.
+    browser.type_into("#email", "ana@example.com").await;
+    browser
+        .type_into("#password", "correct horse battery")
+        .await;
+    browser.click("main button[type=submit]").await;
+    assert_eq!(browser.current_url().await, app.url("/"));
+    browser.close().await;
+}
