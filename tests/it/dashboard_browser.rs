@@ -1,6 +1,8 @@
 //! The dashboard in real headless Chromium (WebDriver, `shipwatch_tests::webdriver`) against the
 //! app wired as `shipwatch-local` wires it and the fake App Store Connect: accept an invite, add a
-//! `.p8` and watch it turn valid without a reload, a bad `.p8` named and nothing stored, a POST
+//! `.p8` and watch it turn valid without a reload, a bad `.p8` named and nothing stored, a webhook
+//! destination (secret shown once, URL not echoed, a test send), a workflow, two sweeps and the
+//! event in the history with its delivery outcome, a POST
 //! without its CSRF token refused, another team's key page a 404, sign-out ending the session on
 //! the server. Screenshots (1280 and 390 px wide) go to `target/screenshots/`.
 
@@ -8,7 +10,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shipwatch_tests::app::{Backend, TestApp};
-use shipwatch_tests::fake_asc::{FakeApp, FakeAsc};
+use shipwatch_tests::fake_asc::{FakeApp, FakeAsc, FakeVersion};
+use shipwatch_tests::receiver::Receiver;
 use shipwatch_tests::test_keys::{TestKey, binary_garbage};
 use shipwatch_tests::webdriver::Driver;
 
@@ -50,7 +53,7 @@ async fn shoot(browser: &shipwatch_tests::webdriver::Browser, name: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invite_sign_in_add_a_key_and_the_guards_hold() {
+async fn invite_key_destination_workflow_sweep_history_and_the_guards() {
     let asc = FakeAsc::start().await;
     let app = TestApp::start(Backend::Embedded, &asc.base_url()).await;
     let team = new_team(&app, "Acme").await;
@@ -63,10 +66,18 @@ async fn invite_sign_in_add_a_key_and_the_guards_hold() {
 
     let key = TestKey::generate();
     asc.register_key(&key);
+    let receiver = Receiver::start().await.expect("receiver");
     asc.add_app(
         &key.issuer_id,
         FakeApp::new("1000000001", "Hello", "com.example.hello"),
     );
+    asc.add_version(FakeVersion::new(
+        "v-1",
+        "1000000001",
+        "1.0",
+        "IOS",
+        "PREPARE_FOR_SUBMISSION",
+    ));
     let files = tempfile::tempdir().expect("temp dir");
     let p8 = files
         .path()
@@ -93,7 +104,8 @@ async fn invite_sign_in_add_a_key_and_the_guards_hold() {
         .type_into("#password", "correct horse battery")
         .await;
     browser.click("main button[type=submit]").await;
-    assert_eq!(browser.current_url().await, app.url("/"));
+    let home = app.url("/");
+    assert_eq!(browser.wait_for_url(|u| u == home).await, home);
     assert!(browser.page_source().await.contains("Welcome, Ana Lima"));
     assert_eq!(
         browser.count("form[action='/logout'] button").await,
@@ -116,7 +128,11 @@ async fn invite_sign_in_add_a_key_and_the_guards_hold() {
         .await;
     browser.type_into("#name", "CI key").await;
     browser.click("main button[type=submit]").await;
-    assert!(browser.current_url().await.starts_with(&app.url("/keys/")));
+    let key_pages = app.url("/keys/");
+    let key_page = browser
+        .wait_for_url(|u| u.starts_with(&key_pages) && !u.ends_with("/new"))
+        .await;
+    assert!(key_page.starts_with(&key_pages), "{key_page}");
     let status = browser
         .wait_for_text("#key-status", "Valid", Duration::from_secs(20))
         .await;
@@ -154,6 +170,75 @@ async fn invite_sign_in_add_a_key_and_the_guards_hold() {
     shoot(&browser, "keys").await;
     browser.goto(&app.url("/team")).await;
     shoot(&browser, "team").await;
+
+    // A signed webhook destination: the signing secret shown once, the URL never shown back;
+    // a test send reports its outcome.
+    browser.goto(&app.url("/destinations")).await;
+    browser.click("#type option[value=webhook]").await;
+    browser.type_into("#name", "Release hook").await;
+    let hook_url = format!("{}/hooks/shipwatch-secret-path", receiver.url());
+    browser.type_into("#url", &hook_url).await;
+    browser
+        .click("main form[action='/destinations'] button[type=submit]")
+        .await;
+    assert!(browser.text("#signing-secret").await.starts_with("whsec_"));
+    assert!(
+        !browser
+            .page_source()
+            .await
+            .contains("shipwatch-secret-path"),
+        "URL not echoed"
+    );
+    shoot(&browser, "destinations").await;
+    browser.click("main form[action$='/test'] button").await;
+    let outcome = browser.text("#test-outcome").await;
+    assert!(outcome.starts_with("Test message delivered"), "{outcome}");
+    assert_eq!(receiver.requests().len(), 1, "the test message arrived");
+
+    // A workflow (all apps, all event types) to it.
+    browser.goto(&app.url("/workflows")).await;
+    browser.type_into("#name", "Everything").await;
+    browser
+        .click("main form[action='/workflows'] button[type=submit]")
+        .await;
+    assert!(
+        browser
+            .page_source()
+            .await
+            .contains("Workflow <strong>Everything</strong> created")
+    );
+    shoot(&browser, "workflows").await;
+
+    // A sweep (baseline), a change at Apple, a sweep: the event is in the history, delivered.
+    let sweep = || async {
+        let (status, report) = app
+            .post_json(&app.admin_token, "/v1/sweeps", &json!({}))
+            .await;
+        assert_eq!(status, 200, "{report}");
+    };
+    sweep().await;
+    asc.set_version_state("v-1", "WAITING_FOR_REVIEW");
+    sweep().await;
+    receiver
+        .wait_for(2, Duration::from_secs(10))
+        .await
+        .expect("the event was delivered");
+    browser.goto(&app.url("/history")).await;
+    browser
+        .click("#type option[value='shipwatch.app_version.state_changed']")
+        .await;
+    browser
+        .click("main form[action='/history'] button[type=submit]")
+        .await;
+    assert_eq!(browser.count("article.event").await, 1);
+    assert_eq!(browser.text("article.event .status").await, "Delivered");
+    assert!(
+        browser
+            .text("article.event .delivery")
+            .await
+            .contains("Release hook")
+    );
+    shoot(&browser, "history").await;
 
     let session = browser.cookie("sw_session").await.expect("session cookie");
     let as_ana = with_cookie(&session);
@@ -197,7 +282,8 @@ async fn invite_sign_in_add_a_key_and_the_guards_hold() {
     // Sign-out ends the session on the server: the old cookie no longer opens a page.
     browser.goto(&app.url("/")).await;
     browser.click("form[action='/logout'] button").await;
-    assert_eq!(browser.current_url().await, app.url("/login"));
+    let login = app.url("/login");
+    assert_eq!(browser.wait_for_url(|u| u == login).await, login);
     shoot(&browser, "login").await;
     let after = as_ana.get(app.url("/")).send().await.expect("GET");
     assert_eq!(after.status(), 303, "redirected to sign in");
@@ -209,6 +295,6 @@ async fn invite_sign_in_add_a_key_and_the_guards_hold() {
         .type_into("#password", "correct horse battery")
         .await;
     browser.click("main button[type=submit]").await;
-    assert_eq!(browser.current_url().await, app.url("/"));
+    assert_eq!(browser.wait_for_url(|u| u == home).await, home);
     browser.close().await;
 }

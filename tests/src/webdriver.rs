@@ -145,6 +145,19 @@ impl Browser {
     }
 
     /// The first element matching `css`, waiting up to 5 s for it (a page may still be loading).
+    /// Waits (up to 10 s) until the page's URL satisfies `wanted` (a click's navigation may still
+    /// be under way); the last URL either way.
+    pub async fn wait_for_url(&self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = self.current_url().await;
+            if wanted(&url) || tokio::time::Instant::now() >= deadline {
+                return url;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn find(&self, css: &str) -> Element {
         for _ in 0..50 {
             if self.count(css).await > 0 {

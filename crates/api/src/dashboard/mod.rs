@@ -8,6 +8,7 @@
 mod account;
 mod assets;
 mod keys;
+mod notify;
 mod overview;
 pub mod page;
 mod team;
@@ -39,6 +40,16 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/keys/new", get(keys::new_form).post(keys::create))
         .route("/keys/{id}", get(keys::show))
         .route("/keys/{id}/status", get(keys::status))
+        .route(
+            "/destinations",
+            get(notify::destinations).post(notify::add_destination),
+        )
+        .route("/destinations/{id}/test", post(notify::test_destination))
+        .route(
+            "/workflows",
+            get(notify::workflows).post(notify::add_workflow),
+        )
+        .route("/history", get(notify::history))
         .route("/team", get(team::show))
         .route("/team/invites", post(team::invite))
         .route("/assets/{name}", get(assets::serve))

@@ -11,12 +11,18 @@ use super::assets;
 pub enum Nav {
     Overview,
     Keys,
+    Destinations,
+    Workflows,
+    History,
     Team,
 }
 
 const NAV: &[(Nav, &str, &str)] = &[
     (Nav::Overview, "/", "Overview"),
     (Nav::Keys, "/keys", "API Keys"),
+    (Nav::Destinations, "/destinations", "Destinations"),
+    (Nav::Workflows, "/workflows", "Workflows"),
+    (Nav::History, "/history", "History"),
     (Nav::Team, "/team", "Team"),
 ];
 
