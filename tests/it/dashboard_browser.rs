@@ -201,11 +201,9 @@ async fn invite_key_destination_workflow_sweep_history_and_the_guards() {
     browser
         .click("main form[action='/workflows'] button[type=submit]")
         .await;
-    assert!(
-        browser
-            .page_source()
-            .await
-            .contains("Workflow <strong>Everything</strong> created")
+    assert_eq!(
+        browser.text("#workflow-created").await,
+        "Workflow Everything created."
     );
     shoot(&browser, "workflows").await;
 
@@ -230,7 +228,7 @@ async fn invite_key_destination_workflow_sweep_history_and_the_guards() {
     browser
         .click("main form[action='/history'] button[type=submit]")
         .await;
-    assert_eq!(browser.count("article.event").await, 1);
+    assert_eq!(browser.wait_for_count("article.event", 1).await, 1);
     assert_eq!(browser.text("article.event .status").await, "Delivered");
     assert!(
         browser
@@ -297,4 +295,154 @@ async fn invite_key_destination_workflow_sweep_history_and_the_guards() {
     browser.click("main button[type=submit]").await;
     assert_eq!(browser.wait_for_url(|u| u == home).await, home);
     browser.close().await;
+
+    // Nothing secret in the log lines: passwords, session tokens, the invite link, key material.
+    let logs = shipwatch_tests::logs::captured();
+    assert!(
+        !logs.contains("correct horse battery"),
+        "a password in the logs"
+    );
+    assert!(!logs.contains(&session), "a session token in the logs");
+    assert!(
+        !logs.contains(invite_url.rsplit('/').next().unwrap_or("-")),
+        "an invite token in the logs"
+    );
+    for line in key.pem_body_lines() {
+        assert!(!logs.contains(&line), "key material in the logs");
+    }
+}
+
+/// Sign-in with a form cookie and its token, as a browser sends it.
+async fn sign_in(
+    app: &TestApp,
+    client: &reqwest::Client,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let form = client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("GET /login");
+    let cookie = form.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned();
+    let token = cookie.split_once('=').expect("name=value").1.to_owned();
+    client
+        .post(app.url("/login"))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("email={email}&password={password}&csrf={token}"))
+        .send()
+        .await
+        .expect("POST /login")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_is_csrf_guarded_throttled_after_failures_and_pages_carry_security_headers() {
+    let asc = FakeAsc::start().await;
+    let app = TestApp::start(Backend::Embedded, &asc.base_url()).await;
+    let team = new_team(&app, "Acme").await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    // Join through the invite (form cookie + token), without a browser.
+    let invite_url = team["invite_url"].as_str().expect("invite_url");
+    let form = client.get(invite_url).send().await.expect("GET invite");
+    let cookie = form.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned();
+    let token = cookie.split_once('=').expect("name=value").1.to_owned();
+    let joined = client
+        .post(invite_url)
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "name=Ana&email=ana%40example.com&password=correct+horse+battery&csrf={token}"
+        ))
+        .send()
+        .await
+        .expect("POST invite");
+    assert_eq!(joined.status(), 303);
+    let set = joined.headers()["set-cookie"]
+        .to_str()
+        .expect("session cookie");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    // A POST without the form token is refused.
+    let forged = client
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=ana%40example.com&password=correct+horse+battery")
+        .send()
+        .await
+        .expect("POST /login");
+    assert_eq!(forged.status(), 403);
+
+    assert_eq!(
+        sign_in(&app, &client, "ana%40example.com", "correct+horse+battery")
+            .await
+            .status(),
+        303
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in(&app, &client, "ana%40example.com", "wrong+password+1")
+                .await
+                .status(),
+            401
+        );
+    }
+    // Now even the right password waits.
+    let throttled = sign_in(&app, &client, "ana%40example.com", "correct+horse+battery").await;
+    assert_eq!(throttled.status(), 429);
+    assert!(
+        throttled
+            .text()
+            .await
+            .expect("page")
+            .contains("Too many failed sign-ins")
+    );
+
+    // Every page answer carries the security headers.
+    let page = client.get(app.url("/login")).send().await.expect("GET");
+    let headers = page.headers();
+    let csp = headers["content-security-policy"].to_str().expect("csp");
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert!(headers.contains_key("referrer-policy"));
+    // An unknown page is a 404 page, the API keeps its JSON.
+    let missing = client
+        .get(app.url("/nope"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(missing.status(), 404);
+    assert!(
+        missing
+            .text()
+            .await
+            .expect("page")
+            .contains("Page not found")
+    );
+    let api = client.get(app.url("/v1/nope")).send().await.expect("GET");
+    assert_eq!(api.status(), 404);
+    assert_eq!(
+        api.json::<Value>().await.expect("json")["error"]["code"],
+        "not_found"
+    );
 }

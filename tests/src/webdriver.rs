@@ -182,6 +182,18 @@ impl Browser {
         }
     }
 
+    /// Waits (up to 5 s) until `count(css)` is `expected`; the last count either way.
+    pub async fn wait_for_count(&self, css: &str, expected: usize) -> usize {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let count = self.count(css).await;
+            if count == expected || tokio::time::Instant::now() >= deadline {
+                return count;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// How many elements match (0 when none).
     pub async fn count(&self, css: &str) -> usize {
         self.call(

@@ -189,7 +189,7 @@ pub fn router(state: ApiState) -> Router {
                         "request",
                         request = %uuid::Uuid::new_v4(),
                         method = %request.method(),
-                        path = %request.uri().path(),
+                        path = %dashboard::loggable_path(request.uri().path()),
                     )
                 },
             ),

@@ -214,3 +214,42 @@ pub(crate) async fn read_form<T: serde::de::DeserializeOwned>(
         )
     })
 }
+
+/// The path as logged: an invite link's token is a credential, so it is left out.
+pub(crate) fn loggable_path(path: &str) -> &str {
+    if path.starts_with("/invite/") {
+        "/invite/{token}"
+    } else {
+        path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invite_tokens_are_not_logged() {
+        assert_eq!(loggable_path("/invite/swi_secret"), "/invite/{token}");
+        assert_eq!(loggable_path("/keys/abc"), "/keys/abc");
+    }
+
+    #[test]
+    fn cookies_are_read_and_named_by_scheme() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; sw_session=tok; b=2"),
+        );
+        assert_eq!(cookie(&headers, "sw_session"), Some("tok"));
+        assert_eq!(cookie_name(&headers, SESSION_COOKIE), "sw_session");
+        let plain = set_cookie(&headers, SESSION_COOKIE, "v", 60);
+        assert!(!plain.to_str().unwrap_or_default().contains("Secure"));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert_eq!(cookie_name(&headers, SESSION_COOKIE), "__Host-sw_session");
+        let secure = set_cookie(&headers, SESSION_COOKIE, "v", 60);
+        let secure = secure.to_str().unwrap_or_default();
+        assert!(secure.starts_with("__Host-sw_session=v; Path=/; HttpOnly; SameSite=Lax"));
+        assert!(secure.ends_with("; Secure"));
+    }
+}

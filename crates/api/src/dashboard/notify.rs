@@ -350,7 +350,7 @@ pub async fn add_workflow(
     };
     match state.destinations.create_workflow(&signed.team, new).await {
         Ok(workflow) => {
-            let notice = html! { div.card.notice role="status" { "Workflow " strong { (workflow.name) } " created." } };
+            let notice = html! { div.card.notice role="status" id="workflow-created" { "Workflow " strong { (workflow.name) } " created." } };
             workflows_page(&state, &signed, StatusCode::CREATED, notice, &[]).await
         }
         Err(DestinationError::Store(_)) => page::unavailable(),
