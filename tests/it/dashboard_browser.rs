@@ -238,6 +238,17 @@ async fn invite_key_destination_workflow_sweep_history_and_the_guards() {
     );
     shoot(&browser, "history").await;
 
+    // The app's page draws its versions' states as an SVG timeline.
+    browser.goto(&app.url("/")).await;
+    browser.click("main a[href='/apps/1000000001']").await;
+    assert!(browser.wait_for_count("svg.timeline rect", 1).await >= 1);
+    assert!(browser.page_source().await.contains("WAITING_FOR_REVIEW"));
+    assert_eq!(
+        browser.text("#median-review").await,
+        "no finished review yet"
+    );
+    shoot(&browser, "app-timeline").await;
+
     let session = browser.cookie("sw_session").await.expect("session cookie");
     let as_ana = with_cookie(&session);
 

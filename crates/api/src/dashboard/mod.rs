@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 mod account;
+mod apps;
 mod assets;
 mod keys;
 mod notify;
@@ -36,6 +37,7 @@ pub(crate) fn routes() -> Router<ApiState> {
             "/invite/{token}",
             get(account::invite_form).post(account::accept_invite),
         )
+        .route("/apps/{id}", get(apps::show))
         .route("/keys", get(keys::list))
         .route("/keys/new", get(keys::new_form).post(keys::create))
         .route("/keys/{id}", get(keys::show))

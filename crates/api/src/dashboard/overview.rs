@@ -46,7 +46,7 @@ pub async fn show(State(state): State<ApiState>, signed: Signed) -> Response {
                 tbody {
                     @for app in &apps.apps {
                         tr {
-                            td { strong { (app.name) } br; small.hint { (app.bundle_id) } }
+                            td { strong { a href={"/apps/" (app.id)} { (app.name) } } br; small.hint { (app.bundle_id) } }
                             td {
                                 @for version in &app.versions {
                                     div { (version.platform) " " (version.version_string) ": " strong { (version.state) }
