@@ -27,6 +27,8 @@ commands (each prints Markdown tables on stdout, progress on stderr):
                 Lambda cold start against a runtime API stand-in, and binary size
   apps-endpoint [--apps 100,400,1000] [--clients 50] [--listings 10] [--limit 0]
                 GET /v1/apps latency under concurrent clients, embedded store
+  dashboard     [--apps 200] [--events 10000] [--requests 50]
+                server time to render the overview and the history pages, embedded store
   planner       [--keys 10000,100000,1000000]
                 scheduled sweep shard planning: time and peak memory, paged vs one list
   criterion-table --dir TARGET/criterion [--since UNIX_SECONDS]
@@ -70,6 +72,11 @@ pub enum Command {
         keys: Vec<u64>,
     },
     AppsEndpoint(AppsEndpointOptions),
+    Dashboard {
+        apps: usize,
+        events: usize,
+        requests: usize,
+    },
     PlannerRun {
         keys: u64,
         mode: PlannerMode,
@@ -236,6 +243,15 @@ pub fn parse(args: &[String]) -> Result<Command, BenchError> {
                 listings: flags.one("listings", 10)?,
                 page_size: flags.one("limit", 0)?,
             })
+        }
+        "dashboard" => {
+            let flags = Flags::parse(rest, &["apps", "events", "requests"])?;
+            flags.no_positional()?;
+            Command::Dashboard {
+                apps: flags.one("apps", 200)?,
+                events: flags.one("events", 10_000)?,
+                requests: flags.one("requests", 50)?,
+            }
         }
         "planner" => {
             let flags = Flags::parse(rest, &["keys"])?;

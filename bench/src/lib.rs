@@ -6,6 +6,7 @@
 pub mod apps_endpoint;
 pub mod cli;
 pub mod cold_start;
+pub mod dashboard;
 pub mod dynamo;
 pub mod error;
 pub mod fake_asc;

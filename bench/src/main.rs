@@ -81,6 +81,16 @@ async fn execute(command: Command) -> Result<(), BenchError> {
         Command::AppsEndpoint(options) => {
             println!("{}", apps_endpoint::run(&options).await?.render());
         }
+        Command::Dashboard {
+            apps,
+            events,
+            requests,
+        } => println!(
+            "{}",
+            shipwatch_bench::dashboard::run(apps, events, requests)
+                .await?
+                .render()
+        ),
         Command::Planner { keys } => println!("{}", planner::run(&keys)?.render()),
         Command::PlannerRun { keys, mode } => {
             let result = planner::planner_run(keys, mode).await?;

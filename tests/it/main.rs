@@ -16,6 +16,7 @@ mod asc_client;
 mod asc_credentials;
 mod asc_spec;
 mod asc_tokens;
+mod dashboard_browser;
 mod asc_webhooks;
 mod delivery_http;
 mod delivery_render_golden;

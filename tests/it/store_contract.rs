@@ -64,6 +64,8 @@ contract!(
     due_deliveries_respect_next_attempt_and_lease,
     delivery_updates_are_conditional_on_revision,
     concurrent_sweep_commits_store_one_set_of_events,
+    invites_are_used_once_and_members_are_unique_by_email,
+    sessions_are_touched_and_deleted,
 );
 
 fn ok<T>(what: &str, result: StoreResult<T>) -> T {
@@ -1368,5 +1370,136 @@ async fn embedded_data_is_owner_only_and_secrets_stay_out_of_the_database() {
             .map(|d| d.count())
             .unwrap_or(0),
         1
+    );
+}
+
+async fn invites_are_used_once_and_members_are_unique_by_email(stores: Stores) {
+    let members = &stores.members;
+    let (team, other) = (TeamId::generate(), TeamId::generate());
+    let first = invite(&team);
+    ok("insert invite", members.insert_invite(&first).await);
+    assert_eq!(
+        ok("get invite", members.get_invite(&first.token_hash).await),
+        Some(first.clone())
+    );
+    assert_eq!(ok("unknown invite", members.get_invite("nope").await), None);
+    let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+    let ana = member(&team, &email, 1);
+    ok(
+        "accept",
+        members.accept_invite(&first.token_hash, &ana).await,
+    );
+    assert_eq!(
+        ok("used invite", members.get_invite(&first.token_hash).await),
+        None
+    );
+    // Used once: a second acceptance conflicts and stores nobody.
+    let late = member(&team, &format!("late-{email}"), 2);
+    assert_conflict(
+        "reuse",
+        members.accept_invite(&first.token_hash, &late).await,
+    );
+    assert_eq!(ok("late member", members.get_member(&late.id).await), None);
+    // The same email through another invite conflicts and leaves that invite usable.
+    let second = invite(&other);
+    ok("insert invite", members.insert_invite(&second).await);
+    let twin = member(&other, &email, 3);
+    assert_conflict(
+        "email taken",
+        members.accept_invite(&second.token_hash, &twin).await,
+    );
+    assert_eq!(ok("twin", members.get_member(&twin.id).await), None);
+    assert!(
+        ok(
+            "second invite kept",
+            members.get_invite(&second.token_hash).await
+        )
+        .is_some()
+    );
+    let bob = member(&other, &format!("bob-{email}"), 4);
+    ok(
+        "accept",
+        members.accept_invite(&second.token_hash, &bob).await,
+    );
+
+    assert_eq!(
+        ok("by id", members.get_member(&ana.id).await),
+        Some(ana.clone())
+    );
+    assert_eq!(
+        ok("by email", members.find_member_by_email(&email).await),
+        Some(ana.clone())
+    );
+    assert_eq!(
+        ok(
+            "unknown email",
+            members.find_member_by_email("x@example.com").await
+        ),
+        None
+    );
+    let third = invite(&team);
+    ok("insert invite", members.insert_invite(&third).await);
+    let cleo = member(&team, &format!("cleo-{email}"), 5);
+    ok(
+        "accept",
+        members.accept_invite(&third.token_hash, &cleo).await,
+    );
+    assert_eq!(
+        ok("list", members.list_members(&team).await),
+        vec![ana, cleo]
+    );
+    assert_eq!(
+        ok("list other", members.list_members(&other).await),
+        vec![bob]
+    );
+}
+
+async fn sessions_are_touched_and_deleted(stores: Stores) {
+    let members = &stores.members;
+    let team = TeamId::generate();
+    let ana = member(
+        &team,
+        &format!("{}@example.com", uuid::Uuid::new_v4().simple()),
+        0,
+    );
+    let mut started = session(&ana, 10);
+    ok(
+        "insert session",
+        members.insert_session(&started, at(3600)).await,
+    );
+    assert_eq!(
+        ok("get", members.get_session(&started.id_hash).await),
+        Some(started.clone())
+    );
+    assert!(ok(
+        "touch",
+        members
+            .touch_session(&started.id_hash, at(600), at(4200))
+            .await
+    ));
+    started.last_seen_at = at(600);
+    assert_eq!(
+        ok("touched", members.get_session(&started.id_hash).await),
+        Some(started.clone())
+    );
+    assert!(ok("delete", members.delete_session(&started.id_hash).await));
+    assert_eq!(
+        ok("gone", members.get_session(&started.id_hash).await),
+        None
+    );
+    assert!(!ok(
+        "delete again",
+        members.delete_session(&started.id_hash).await
+    ));
+    // A sign-out in between: touching does not bring the session back.
+    assert!(!ok(
+        "touch gone",
+        members
+            .touch_session(&started.id_hash, at(700), at(4300))
+            .await
+    ));
+    assert_eq!(
+        ok("still gone", members.get_session(&started.id_hash).await),
+        None
     );
 }

@@ -9,6 +9,7 @@ pub mod spec;
 pub mod standard_webhooks;
 pub mod store_contract;
 pub mod test_keys;
+pub mod webdriver;
 
 /// Emits each scenario `async fn name(backend: Backend)` as two tests, `embedded::name` and
 /// `aws::name` (DynamoDB + Secrets Manager on moto), so one suite proves both store adapters.

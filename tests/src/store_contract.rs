@@ -242,3 +242,42 @@ pub async fn list_every_key(
     }
     panic!("the key listing never ended");
 }
+
+/// A member of `team` with `email`, created at `at(created)`.
+pub fn member(team: &TeamId, email: &str, created: i64) -> shipwatch_service::members::Member {
+    shipwatch_service::members::Member {
+        id: shipwatch_service::members::MemberId::generate(),
+        team_id: team.clone(),
+        email: email.to_owned(),
+        name: format!("Member {email}"),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+            .to_owned(),
+        created_at: at(created),
+    }
+}
+
+/// An invite to `team`, valid 7 days from `at(0)`.
+pub fn invite(team: &TeamId) -> shipwatch_service::members::Invite {
+    shipwatch_service::members::Invite {
+        token_hash: uuid::Uuid::new_v4().simple().to_string(),
+        team_id: team.clone(),
+        created_at: at(0),
+        expires_at: at(7 * 24 * 3600),
+        invited_by: None,
+    }
+}
+
+/// A session of `member`, started at `at(started)`.
+pub fn session(
+    member: &shipwatch_service::members::Member,
+    started: i64,
+) -> shipwatch_service::members::Session {
+    shipwatch_service::members::Session {
+        id_hash: uuid::Uuid::new_v4().simple().to_string(),
+        member_id: member.id.clone(),
+        team_id: member.team_id.clone(),
+        csrf_token: uuid::Uuid::new_v4().simple().to_string(),
+        created_at: at(started),
+        last_seen_at: at(started),
+    }
+}

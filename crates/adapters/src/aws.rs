@@ -2,6 +2,7 @@
 //! Secrets Manager for secret values. `docs/data-model.md` describes the item design.
 
 mod codec;
+mod members;
 mod secrets;
 
 use std::collections::HashMap;
@@ -62,7 +63,8 @@ pub async fn aws_stores(sdk_config: &aws_config::SdkConfig, table: &str) -> Stor
         secrets,
         destinations: store.clone(),
         workflows: store.clone(),
-        sweeps: store,
+        sweeps: store.clone(),
+        members: store,
     }
 }
 

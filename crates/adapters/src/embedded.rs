@@ -5,6 +5,7 @@
 //! and ordering need. SQLite is blocking, so every call runs under `spawn_blocking` on one
 //! connection behind a mutex (one writer is all SQLite allows anyway).
 
+mod members;
 mod secrets;
 
 use std::path::{Path, PathBuf};
@@ -52,7 +53,8 @@ pub enum EmbeddedError {
 }
 
 /// Schema steps; `PRAGMA user_version` is how many have been applied. Only ever append.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE teams (
     id TEXT PRIMARY KEY NOT NULL,
     token_hash TEXT NOT NULL UNIQUE,
@@ -117,7 +119,27 @@ CREATE TABLE deliveries (
 ) STRICT;
 CREATE INDEX deliveries_by_event ON deliveries (event_id, created_key, id);
 CREATE INDEX deliveries_due ON deliveries (due_key) WHERE due_key IS NOT NULL;
-"#];
+"#,
+    r#"
+CREATE TABLE members (
+    id TEXT PRIMARY KEY NOT NULL,
+    team_id TEXT NOT NULL,
+    email TEXT NOT NULL UNIQUE,
+    created_key TEXT NOT NULL,
+    body TEXT NOT NULL
+) STRICT;
+CREATE INDEX members_by_team ON members (team_id, created_key, id);
+CREATE TABLE invites (
+    token_hash TEXT PRIMARY KEY NOT NULL,
+    body TEXT NOT NULL
+) STRICT;
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY NOT NULL,
+    expires_key TEXT NOT NULL,
+    body TEXT NOT NULL
+) STRICT;
+"#,
+];
 
 /// SQLite-backed [`TeamStore`], [`KeyStore`], [`DestinationStore`], [`WorkflowStore`] and
 /// [`SweepStore`]. Cheap to clone; clones share the connection.
@@ -142,7 +164,8 @@ pub fn stores(dir: &Path) -> Result<Stores, EmbeddedError> {
         secrets,
         destinations: store.clone(),
         workflows: store.clone(),
-        sweeps: store,
+        sweeps: store.clone(),
+        members: store,
     })
 }
 

@@ -14,7 +14,7 @@ use shipwatch_service::model::KeyRecordId;
 
 use crate::ApiState;
 use crate::auth::TeamAuth;
-use crate::body::{media_type, parse_json, parse_multipart, read_limited};
+use crate::body::{FormPart, media_type, parse_json, parse_multipart, read_limited};
 use crate::error::ApiError;
 use crate::views::KeyView;
 
@@ -37,36 +37,40 @@ fn missing_private_key() -> ApiError {
     )
 }
 
+/// The upload in a multipart form's parts (the API's and the dashboard's one path); other parts
+/// are ignored.
+pub(crate) fn new_key_from_parts(parts: &[FormPart]) -> Result<NewKey, ApiError> {
+    let mut new = NewKey {
+        name: None,
+        key_id: None,
+        issuer_id: None,
+        private_key: Zeroizing::new(Vec::new()),
+        file_name: None,
+    };
+    let mut has_key = false;
+    for part in parts {
+        let text = || String::from_utf8_lossy(&part.data).into_owned();
+        match part.name.as_str() {
+            "private_key" => {
+                new.private_key = Zeroizing::new(part.data.to_vec());
+                new.file_name = part.file_name.clone();
+                has_key = true;
+            }
+            "issuer_id" => new.issuer_id = Some(text()),
+            "key_id" => new.key_id = Some(text()),
+            "name" => new.name = Some(text()),
+            _ => {}
+        }
+    }
+    if !has_key {
+        return Err(missing_private_key());
+    }
+    Ok(new)
+}
+
 async fn new_key_from_request(headers: &HeaderMap, bytes: Bytes) -> Result<NewKey, ApiError> {
     match media_type(headers).as_deref() {
-        Some("multipart/form-data") => {
-            let mut new = NewKey {
-                name: None,
-                key_id: None,
-                issuer_id: None,
-                private_key: Zeroizing::new(Vec::new()),
-                file_name: None,
-            };
-            let mut has_key = false;
-            for part in parse_multipart(headers, bytes).await? {
-                let text = || String::from_utf8_lossy(&part.data).into_owned();
-                match part.name.as_str() {
-                    "private_key" => {
-                        new.private_key = Zeroizing::new(part.data.to_vec());
-                        new.file_name = part.file_name.clone();
-                        has_key = true;
-                    }
-                    "issuer_id" => new.issuer_id = Some(text()),
-                    "key_id" => new.key_id = Some(text()),
-                    "name" => new.name = Some(text()),
-                    _ => {}
-                }
-            }
-            if !has_key {
-                return Err(missing_private_key());
-            }
-            Ok(new)
-        }
+        Some("multipart/form-data") => new_key_from_parts(&parse_multipart(headers, bytes).await?),
         _ => {
             let upload: JsonUpload = parse_json(headers, &bytes)?;
             let private_key = upload.private_key.ok_or_else(missing_private_key)?;

@@ -5,6 +5,7 @@
 mod apple_webhooks;
 mod auth;
 pub mod body;
+mod dashboard;
 mod destinations;
 pub mod error;
 mod history;
@@ -24,6 +25,7 @@ use axum::http::{Method, StatusCode};
 use axum::routing::{MethodRouter, get, post};
 use shipwatch_service::destinations::DestinationService;
 use shipwatch_service::keys::{KeyService, ValidationTrigger};
+use shipwatch_service::members::MemberService;
 use shipwatch_service::ports::{Deliverer, Stores};
 use shipwatch_service::queries::{AppsQuery, HistoryQuery};
 use shipwatch_service::teams::TeamService;
@@ -56,6 +58,7 @@ pub struct ApiState {
     apps: AppsQuery,
     sweeps: Arc<dyn SweepRunner>,
     admin_token_hash: Arc<str>,
+    members: MemberService,
     /// App Store Connect webhook deliveries (`None`: push off, the route answers 404).
     push_receiver: Option<shipwatch_service::push::receiver::PushReceiver>,
 }
@@ -72,6 +75,7 @@ impl ApiState {
             allow_private_destinations,
         } = wiring;
         Self {
+            members: MemberService::new(stores.members.clone(), clock.clone()),
             teams: TeamService::new(stores.teams.clone(), clock.clone()),
             keys: KeyService::new(stores.clone(), clock.clone(), validation),
             destinations: DestinationService::new(
@@ -195,10 +199,12 @@ pub fn served_routes() -> Vec<(Method, &'static str)> {
 pub fn router(state: ApiState) -> Router {
     routes()
         .router
+        .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(axum::middleware::from_fn(request_head::limit_request_head))
+        .layer(axum::middleware::from_fn(dashboard::security_headers))
         .layer(
             // One span per request, so every log line of a request can be followed as a unit.
             // The path only: queries may carry search text, headers carry tokens.
@@ -208,7 +214,7 @@ pub fn router(state: ApiState) -> Router {
                         "request",
                         request = %uuid::Uuid::new_v4(),
                         method = %request.method(),
-                        path = %request.uri().path(),
+                        path = %dashboard::loggable_path(request.uri().path()),
                     )
                 },
             ),
@@ -219,12 +225,20 @@ async fn health() -> &'static str {
     "ok"
 }
 
-async fn not_found() -> ApiError {
+async fn not_found(
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if dashboard::wants_page(&uri, &headers) {
+        return dashboard::page::not_found();
+    }
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
         "no such route; see docs/openapi.yaml",
     )
+    .into_response()
 }
 
 async fn method_not_allowed() -> ApiError {

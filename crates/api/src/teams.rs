@@ -20,14 +20,22 @@ pub struct NewTeam {
 pub async fn create(
     State(state): State<ApiState>,
     _admin: AdminAuth,
+    headers: axum::http::HeaderMap,
     JsonBody(new): JsonBody<NewTeam>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let created = state.teams.create(&new.name).await?;
     let team = &created.team;
+    // The first member joins through this one-time link (contract section 6).
+    let invite = state
+        .members
+        .invite(&team.id, None)
+        .await
+        .map_err(|_| ApiError::store_unavailable())?;
+    let invite_url = crate::dashboard::invite_url(&headers, &invite.token);
     Ok((
         StatusCode::CREATED,
         Json(
-            json!({ "id": team.id, "name": team.name, "token": created.token, "created_at": team.created_at }),
+            json!({ "id": team.id, "name": team.name, "token": created.token, "created_at": team.created_at, "invite_url": invite_url }),
         ),
     ))
 }

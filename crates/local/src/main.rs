@@ -9,6 +9,7 @@ use shipwatch_api::{ApiState, ApiWiring};
 use shipwatch_service::keys::InProcessValidation;
 use tokio::net::TcpListener;
 
+mod first_run;
 mod serve;
 
 #[tokio::main]
@@ -27,6 +28,21 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let services = Services::from_env().await?;
     let admin = admin_token(&services.settings, &services.stores).await?;
     if let Some(token) = &admin.generated {
+        // First start: a default team and the one-time link to its dashboard, printed once.
+        let teams = shipwatch_service::teams::TeamService::new(
+            services.stores.teams.clone(),
+            services.clock.clone(),
+        );
+        let members = shipwatch_service::members::MemberService::new(
+            services.stores.members.clone(),
+            services.clock.clone(),
+        );
+        let setup = first_run::setup(&teams, &members, services.settings.http_addr).await?;
+        eprintln!(
+            "\n  shipwatch dashboard: {}\n\n  Open this one-time setup link to create your account \
+             (valid 7 days):\n\n    {}\n\n  Team \"My team\" API token (shown once):  {}\n",
+            setup.dashboard, setup.setup_link, setup.team_token
+        );
         // Printed once, on first start; only its hash is kept.
         eprintln!(
             "\n  shipwatch admin token (shown once, keep it safe):\n\n    {token}\n\n  \

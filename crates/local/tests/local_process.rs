@@ -116,6 +116,12 @@ fn admin_token_in(logs: &str) -> Option<String> {
         .map(|word| word.trim_end_matches(['\'', '"']).to_owned())
 }
 
+fn setup_link_in(logs: &str) -> Option<String> {
+    logs.split_whitespace()
+        .find(|word| word.starts_with("http://") && word.contains("/invite/swi_"))
+        .map(str::to_owned)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_process_runs_the_whole_system() {
     let asc = FakeAsc::start().await;
@@ -140,6 +146,11 @@ async fn the_local_process_runs_the_whole_system() {
     let process = LocalProcess::start(&data_path, &asc.base_url());
     process.wait_until_healthy(&http).await;
     let admin = admin_token_in(&process.logs()).expect("first start prints the admin token");
+    // ... and a one-time setup link to the dashboard's join page of a default team.
+    let setup_link = setup_link_in(&process.logs()).expect("first start prints a setup link");
+    let join = http.get(&setup_link).send().await.unwrap();
+    assert_eq!(join.status(), 200);
+    assert!(join.text().await.unwrap().contains("Join your team"));
 
     #[cfg(unix)]
     {
@@ -245,6 +256,7 @@ async fn the_local_process_runs_the_whole_system() {
     let again = LocalProcess::start(&data_path, &asc.base_url());
     again.wait_until_healthy(&http).await;
     assert_eq!(admin_token_in(&again.logs()), None);
+    assert_eq!(setup_link_in(&again.logs()), None);
     let teams = http
         .post(format!("{}/v1/teams", again.base_url))
         .bearer_auth(&admin)

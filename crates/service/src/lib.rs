@@ -8,6 +8,7 @@ pub mod destinations;
 pub mod domain;
 pub mod fanout;
 pub mod keys;
+pub mod members;
 pub mod model;
 pub mod names;
 pub mod outbox;

@@ -150,6 +150,7 @@ pub struct Stores {
     pub destinations: std::sync::Arc<dyn DestinationStore>,
     pub workflows: std::sync::Arc<dyn WorkflowStore>,
     pub sweeps: std::sync::Arc<dyn SweepStore>,
+    pub members: std::sync::Arc<dyn MemberStore>,
 }
 
 /// How one send to a destination ended.
@@ -198,4 +199,45 @@ pub trait Deliverer: Send + Sync {
         secrets: &DestinationSecrets,
         event: &EventRecord,
     ) -> DeliveryOutcome;
+}
+
+/// The dashboard's members, invites and sessions (`crate::members`).
+#[async_trait]
+pub trait MemberStore: Send + Sync {
+    async fn insert_invite(&self, invite: &crate::members::Invite) -> StoreResult<()>;
+    async fn get_invite(&self, token_hash: &str) -> StoreResult<Option<crate::members::Invite>>;
+    /// In one transaction: removes the invite and stores `member`. [`StoreError::Conflict`] (and
+    /// nothing written) when the invite was already used or the email belongs to a member.
+    async fn accept_invite(
+        &self,
+        token_hash: &str,
+        member: &crate::members::Member,
+    ) -> StoreResult<()>;
+    async fn get_member(
+        &self,
+        id: &crate::members::MemberId,
+    ) -> StoreResult<Option<crate::members::Member>>;
+    /// `email` lowercased, as stored.
+    async fn find_member_by_email(
+        &self,
+        email: &str,
+    ) -> StoreResult<Option<crate::members::Member>>;
+    /// The team's members, oldest first.
+    async fn list_members(&self, team: &TeamId) -> StoreResult<Vec<crate::members::Member>>;
+    /// `expires_at` is when the store may forget the session on its own (a TTL).
+    async fn insert_session(
+        &self,
+        session: &crate::members::Session,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn get_session(&self, id_hash: &str) -> StoreResult<Option<crate::members::Session>>;
+    /// Moves `last_seen_at` (and the TTL) of an existing session; `false` if it is gone.
+    async fn touch_session(
+        &self,
+        id_hash: &str,
+        last_seen_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// `false` if it was already gone.
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<bool>;
 }

@@ -70,4 +70,9 @@ impl TeamService {
         // The lookup found it by hash; confirm in constant time all the same.
         Ok(token_matches(token, &team.token_hash).then_some(team))
     }
+
+    /// The team with this id, if any (the dashboard's sessions name their team).
+    pub async fn get(&self, id: &TeamId) -> Result<Option<Team>, TeamError> {
+        Ok(self.teams.get_team(id).await?)
+    }
 }

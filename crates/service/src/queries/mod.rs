@@ -3,6 +3,7 @@
 
 pub mod apps;
 pub mod history;
+pub mod timeline;
 
 pub use apps::{
     AppsFilter, AppsPage, AppsQuery, CurrentVersion, DEFAULT_APPS_LIMIT, MAX_APPS_LIMIT,
