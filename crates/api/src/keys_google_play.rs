@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use shipwatch_service::keys::NewPlayKey;
 
-use crate::body::{media_type, parse_json, parse_multipart};
+use crate::body::{FormPart, media_type, parse_json, parse_multipart};
 use crate::error::ApiError;
 
 const PLATFORMS: &str = "platform must be app_store_connect (the default) or google_play";
@@ -72,33 +72,40 @@ fn bad_package_names() -> ApiError {
     )
 }
 
+/// The Google Play upload in a multipart form's parts (the API's and the dashboard's one path);
+/// other parts are ignored. A browser's empty `package_names` field counts as none given.
+pub(crate) fn new_play_key_from_parts(parts: &[FormPart]) -> Result<NewPlayKey, ApiError> {
+    let mut new = NewPlayKey {
+        name: None,
+        service_account: Zeroizing::new(Vec::new()),
+        package_names: Vec::new(),
+    };
+    let mut has_file = false;
+    for part in parts {
+        match part.name.as_str() {
+            "service_account" => {
+                new.service_account = Zeroizing::new(part.data.to_vec());
+                has_file = !part.data.is_empty()
+                    || part.file_name.as_deref().is_some_and(|f| !f.is_empty());
+            }
+            "package_names" => new
+                .package_names
+                .push(String::from_utf8_lossy(&part.data).into_owned()),
+            "name" => new.name = Some(String::from_utf8_lossy(&part.data).into_owned()),
+            _ => {}
+        }
+    }
+    if !has_file {
+        return Err(missing_service_account());
+    }
+    Ok(new)
+}
+
 /// Reads the Google Play upload from a body already size-limited.
 pub async fn new_play_key(headers: &HeaderMap, bytes: Bytes) -> Result<NewPlayKey, ApiError> {
     match media_type(headers).as_deref() {
         Some("multipart/form-data") => {
-            let mut new = NewPlayKey {
-                name: None,
-                service_account: Zeroizing::new(Vec::new()),
-                package_names: Vec::new(),
-            };
-            let mut has_file = false;
-            for part in parse_multipart(headers, bytes).await? {
-                match part.name.as_str() {
-                    "service_account" => {
-                        new.service_account = Zeroizing::new(part.data.to_vec());
-                        has_file = true;
-                    }
-                    "package_names" => new
-                        .package_names
-                        .push(String::from_utf8_lossy(&part.data).into_owned()),
-                    "name" => new.name = Some(String::from_utf8_lossy(&part.data).into_owned()),
-                    _ => {}
-                }
-            }
-            if !has_file {
-                return Err(missing_service_account());
-            }
-            Ok(new)
+            new_play_key_from_parts(&parse_multipart(headers, bytes).await?)
         }
         _ => {
             let upload: JsonPlayUpload = parse_json(headers, &bytes)?;

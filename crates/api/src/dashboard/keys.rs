@@ -33,12 +33,14 @@ fn key_id_of(key: &ApiKeyRecord) -> &str {
 fn issuer_of(account: &AccountRef) -> Option<&str> {
     match account {
         AccountRef::AppStoreConnect { issuer_id, .. } => Some(issuer_id.as_str()),
+        AccountRef::GooglePlay { .. } => None,
     }
 }
 
 fn platform_label(account: &AccountRef) -> &'static str {
     match account {
         AccountRef::AppStoreConnect { .. } => "App Store Connect",
+        AccountRef::GooglePlay { .. } => "Google Play",
     }
 }
 
@@ -79,6 +81,7 @@ pub async fn list(State(state): State<ApiState>, signed: Signed) -> Response {
 #[derive(Default)]
 struct Entered {
     platform: String,
+    package_names: String,
     issuer_id: String,
     key_id: String,
     name: String,
@@ -91,6 +94,8 @@ fn form_page(
     errors: &[(&'static str, String)],
 ) -> Response {
     let error = |field| field_error(errors, field);
+    let (service_account_error, package_names_error) =
+        (error("service_account"), error("package_names"));
     let (platform_error, key_error, issuer_error, key_id_error, name_error) = (
         error("platform"),
         error("private_key"),
@@ -111,6 +116,8 @@ fn form_page(
                 p.hint { "App Store Connect: a team key from Users and Access → Integrations. Google Play: a service account JSON file." }
                 @if let Some(e) = &platform_error { p.error id="platform-error" { (e) } }
             }
+            fieldset {
+                legend { "App Store Connect" }
             label for="private_key" { "Private key (.p8 file)" }
             input type="file" id="private_key" name="private_key" accept=".p8,.json" aria-describedby="private_key-help"
                 aria-invalid=[key_error.as_ref().map(|_| "true")];
@@ -124,6 +131,21 @@ fn form_page(
             (Field { name: "key_id", label: "Key ID", kind: "text", value: &entered.key_id,
                 hint: Some("Leave empty to take it from the file name AuthKey_<KEYID>.p8."),
                 error: key_id_error.as_deref(), required: false, autocomplete: Some("off") }.render())
+            }
+            fieldset {
+                legend { "Google Play" }
+                label for="service_account" { "Service account key (JSON file)" }
+                input type="file" id="service_account" name="service_account" accept=".json,application/json"
+                    aria-describedby="service_account-help"
+                    aria-invalid=[service_account_error.as_ref().map(|_| "true")];
+                div id="service_account-help" {
+                    p.hint { "The JSON key of the service account you invited in Play Console. It is stored encrypted and never shown again." }
+                    @if let Some(e) = &service_account_error { p.error id="service_account-error" { (e) } }
+                }
+                (Field { name: "package_names", label: "Package names", kind: "text", value: &entered.package_names,
+                    hint: Some("The apps to watch, separated by commas, like com.example.app."),
+                    error: package_names_error.as_deref(), required: false, autocomplete: Some("off") }.render())
+            }
             (Field { name: "name", label: "Name", kind: "text", value: &entered.name,
                 hint: Some("Optional: how this key is called in shipwatch."),
                 error: name_error.as_deref(), required: false, autocomplete: Some("off") }.render())
@@ -154,6 +176,10 @@ fn field_of(error: &KeyError) -> &'static str {
         }
         KeyError::InvalidIssuerId(_) => "issuer_id",
         KeyError::InvalidName => "name",
+        KeyError::InvalidServiceAccount(_) | KeyError::ServiceAccountExists { .. } => {
+            "service_account"
+        }
+        KeyError::InvalidPackageName(_) => "package_names",
         _ => "private_key",
     }
 }
@@ -210,19 +236,14 @@ pub async fn create(
     }
     let entered = Entered {
         platform: text("platform"),
+        package_names: text("package_names"),
         issuer_id: text("issuer_id"),
         key_id: text("key_id"),
         name: text("name"),
     };
     match entered.platform.as_str() {
         "" | "app_store_connect" => {}
-        "google_play" => {
-            // Not faked: this build's key service takes App Store Connect keys only.
-            return form_page(&signed, StatusCode::BAD_REQUEST, &entered, &[(
-                "platform",
-                "Google Play keys are not supported by this version of shipwatch yet; choose App Store Connect.".to_owned(),
-            )]);
-        }
+        "google_play" => return create_google_play(&state, &signed, &parts, &entered).await,
         _ => {
             return form_page(
                 &signed,
@@ -274,9 +295,49 @@ pub async fn create(
     }
 }
 
+/// The Google Play half of the form, through the API's parsing and the key service's checks.
+async fn create_google_play(
+    state: &ApiState,
+    signed: &Signed,
+    parts: &[crate::body::FormPart],
+    entered: &Entered,
+) -> Response {
+    let mut new = match crate::keys_google_play::new_play_key_from_parts(parts) {
+        Ok(new) => new,
+        Err(e) => {
+            return form_page(
+                signed,
+                e.status,
+                entered,
+                &[("service_account", sentence(&e.message))],
+            );
+        }
+    };
+    if new.name.as_deref().is_some_and(|v| v.trim().is_empty()) {
+        new.name = None;
+    }
+    new.package_names.retain(|p| !p.trim().is_empty());
+    match state.keys.upload_google_play(&signed.team, new).await {
+        Ok(record) => Redirect::to(&format!("/keys/{}", record.id.0)).into_response(),
+        Err(KeyError::Store(_)) => page::unavailable(),
+        Err(e) => {
+            let (field, message) = (field_of(&e), sentence(&e.to_string()));
+            let status = crate::error::ApiError::from(e).status;
+            form_page(signed, status, entered, &[(field, message)])
+        }
+    }
+}
+
 fn status_message(key: &ApiKeyRecord) -> String {
     match key.status {
-        KeyStatus::Validating => "Checking the key with App Store Connect…".to_owned(),
+        KeyStatus::Validating => match key.account {
+            AccountRef::GooglePlay { .. } => {
+                "Checking the service account with Google Play…".to_owned()
+            }
+            AccountRef::AppStoreConnect { .. } => {
+                "Checking the key with App Store Connect…".to_owned()
+            }
+        },
         KeyStatus::Valid => match key.apps_count {
             Some(n) => format!("The key works; it sees {n} app(s)."),
             None => "The key works.".to_owned(),
