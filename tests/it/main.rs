@@ -25,6 +25,7 @@ mod fanout_sqs;
 mod lambda_events;
 mod openapi_routes;
 mod push_api;
+mod push_dedupe;
 mod push_provisioning;
 mod push_receiver;
 mod rate_budget;
