@@ -14,9 +14,10 @@ use shipwatch_shared::credentials::KeyId;
 use super::diff::{AppRef, BuildRef, VersionRef};
 use super::events::{
     ACCOUNT_ACTION_REQUIRED, APP_VERSION_STATE_CHANGED, BUILD_BETA_STATE_CHANGED,
-    BUILD_PROCESSING_STATE_CHANGED, KEY_STATUS_CHANGED, PHASED_RELEASE_STATE_CHANGED, TEST,
+    BUILD_PROCESSING_STATE_CHANGED, KEY_PUSH_DEGRADED, KEY_STATUS_CHANGED,
+    PHASED_RELEASE_STATE_CHANGED, TEST,
 };
-use crate::model::{KeyRecordId, KeyStatus, KeyStatusCode};
+use crate::model::{KeyRecordId, KeyStatus, KeyStatusCode, PushStatus};
 
 /// The `data` of one event, one variant per event type.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +29,7 @@ pub enum EventData {
     AccountActionRequired(AccountActionRequired),
     KeyStatusChanged(KeyStatusChanged),
     Test(TestMessage),
+    KeyPushDegraded(KeyPushDegraded),
     /// Data of a type this version does not know, or not of its type's shape: kept exactly as
     /// stored (so the history stays readable) and rendered from the event's summary.
     Other(Value),
@@ -107,6 +109,18 @@ pub struct KeyStatusChanged {
     pub code: Option<KeyStatusCode>,
 }
 
+/// `shipwatch.key.push_degraded`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPushDegraded {
+    pub key: KeyRef,
+    /// The push status before (`off`, `unavailable` or `active`).
+    pub old_push: PushStatus,
+    /// Always `degraded`.
+    pub new_push: PushStatus,
+    /// What could not be repaired, as `push_message` on the key says it.
+    pub message: String,
+}
+
 /// `shipwatch.test`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestMessage {
@@ -125,6 +139,7 @@ impl EventData {
             Self::AccountActionRequired(_) => ACCOUNT_ACTION_REQUIRED,
             Self::KeyStatusChanged(_) => KEY_STATUS_CHANGED,
             Self::Test(_) => TEST,
+            Self::KeyPushDegraded(_) => KEY_PUSH_DEGRADED,
             Self::Other(_) => return None,
         })
     }
@@ -140,6 +155,7 @@ impl EventData {
             ACCOUNT_ACTION_REQUIRED => typed(&data, Self::AccountActionRequired),
             KEY_STATUS_CHANGED => typed(&data, Self::KeyStatusChanged),
             TEST => typed(&data, Self::Test),
+            KEY_PUSH_DEGRADED => typed(&data, Self::KeyPushDegraded),
             _ => None,
         };
         typed.unwrap_or(Self::Other(data))
@@ -157,6 +173,7 @@ impl EventData {
             Self::AccountActionRequired(data) => json!(data),
             Self::KeyStatusChanged(data) => json!(data),
             Self::Test(data) => json!(data),
+            Self::KeyPushDegraded(data) => json!(data),
             Self::Other(data) => data.clone(),
         }
     }
@@ -326,6 +343,16 @@ mod tests {
                 }),
                 r#"{"message":"Test message from shipwatch to \"ops\""}"#,
             ),
+            (
+                KEY_PUSH_DEGRADED,
+                EventData::KeyPushDegraded(KeyPushDegraded {
+                    key: key()?,
+                    old_push: PushStatus::Active,
+                    new_push: PushStatus::Degraded,
+                    message: "app 1: gone".into(),
+                }),
+                r#"{"key":{"id":"key1","key_id":"ABCDE12345"},"message":"app 1: gone","new_push":"degraded","old_push":"active"}"#,
+            ),
         ])
     }
 
@@ -371,7 +398,8 @@ mod tests {
             assert_eq!(serde_json::to_string(&event)?, row);
             types.push(event.event_type.clone());
         }
-        assert_eq!(types, EVENT_TYPES);
+        // Types added since the typed data came (shipwatch.key.push_degraded) have no old rows.
+        assert_eq!(types, EVENT_TYPES[..OLD_ROWS.len()]);
 
         let event: EventRecord = serde_json::from_str(OLD_ROWS[0])?;
         let EventData::AppVersionStateChanged(data) = &event.data else {

@@ -169,6 +169,7 @@ mod tests {
         assert!(!is_known_event_type("shipwatch.app_version"));
         assert!(!is_known_event_type("*"));
         assert!(!is_known_event_type(""));
-        assert_eq!(known_event_types().len(), 7);
+        assert_eq!(known_event_types().len(), 8);
+        assert!(is_known_event_type("shipwatch.key.push_degraded"));
     }
 }
