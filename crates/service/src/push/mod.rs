@@ -99,6 +99,14 @@ pub struct PushService {
     public_url: Option<String>,
 }
 
+/// Whether any of `app_ids` (the apps a sweep saw) has no webhook in `state`.
+fn has_app_without_webhook<'a>(
+    state: &PushState,
+    mut app_ids: impl Iterator<Item = &'a String>,
+) -> bool {
+    app_ids.any(|app| !state.webhooks.iter().any(|w| &w.app_id == app))
+}
+
 /// A fresh random reference (URL segment) or secret: 32 random bytes, hex.
 fn random_hex() -> String {
     let mut bytes = [0u8; 32];
@@ -424,12 +432,18 @@ impl PushService {
                     return checked;
                 }
             };
-            for key in page.items.iter().filter(|k| {
-                k.status == KeyStatus::Valid
-                    && k.push
-                        .as_ref()
-                        .is_none_or(|p| now - p.checked_at >= interval)
-            }) {
+            let mut due: Vec<&ApiKeyRecord> = page
+                .items
+                .iter()
+                .filter(|k| {
+                    k.status == KeyStatus::Valid
+                        && k.push
+                            .as_ref()
+                            .is_none_or(|p| now - p.checked_at >= interval)
+                })
+                .collect();
+            due.extend(self.keys_with_new_apps(&page.items, &due).await);
+            for key in due {
                 match self.reconcile(&key.id).await {
                     Ok(_) => checked += 1,
                     Err(err) => {
@@ -442,6 +456,54 @@ impl PushService {
                 None => return checked,
             }
         }
+    }
+
+    /// Valid keys with push `active` (not yet `due`) whose last sweep saw an app they have no
+    /// webhook for: a new app gets its webhook after the sweep that found it, not an hour later.
+    /// One snapshot read for the page; nothing is asked of App Store Connect for keys without
+    /// new apps. `degraded` keys wait for the hourly check (their missing webhook is the problem
+    /// already known, and retrying it every sweep would spend requests).
+    async fn keys_with_new_apps<'a>(
+        &self,
+        keys: &'a [ApiKeyRecord],
+        due: &[&ApiKeyRecord],
+    ) -> Vec<&'a ApiKeyRecord> {
+        let candidates: Vec<&ApiKeyRecord> = keys
+            .iter()
+            .filter(|k| {
+                k.status == KeyStatus::Valid
+                    && k.push
+                        .as_ref()
+                        .is_some_and(|p| p.status == PushStatus::Active)
+                    && !due.iter().any(|d| d.id == k.id)
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        let ids: Vec<KeyRecordId> = candidates.iter().map(|k| k.id.clone()).collect();
+        let snapshots = match self.stores.sweeps.get_snapshots(&ids).await {
+            Ok(snapshots) => snapshots,
+            Err(err) => {
+                tracing::warn!(error = %err, "push check could not read snapshots for new apps");
+                return Vec::new();
+            }
+        };
+        candidates
+            .into_iter()
+            .filter(|key| {
+                let Some(stored) = snapshots.iter().find(|s| s.key_record_id == key.id) else {
+                    return false;
+                };
+                let Ok(snapshot) = crate::domain::snapshot::KeySnapshot::from_json(&stored.state)
+                else {
+                    return false;
+                };
+                key.push
+                    .as_ref()
+                    .is_some_and(|p| has_app_without_webhook(p, snapshot.apps.keys()))
+            })
+            .collect()
     }
 
     /// Deletes the key's webhooks and their secrets (before the key itself is deleted). A
@@ -465,5 +527,28 @@ impl PushService {
             None => Ok(()),
             Some(err) => Err(PushError::Account(err)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_app_without_a_webhook_is_found() {
+        let state = PushState {
+            status: PushStatus::Active,
+            message: None,
+            webhooks: vec![PushWebhook {
+                reference: "r".into(),
+                app_id: "a1".into(),
+                webhook_id: "w".into(),
+            }],
+            checked_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        };
+        let seen = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(!has_app_without_webhook(&state, seen(&["a1"]).iter()));
+        assert!(!has_app_without_webhook(&state, seen(&[]).iter()));
+        assert!(has_app_without_webhook(&state, seen(&["a1", "a2"]).iter()));
     }
 }
