@@ -6,11 +6,14 @@
 //! without its CSRF token refused, another team's key page a 404, sign-out ending the session on
 //! the server. Screenshots (1280 and 390 px wide) go to `target/screenshots/`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shipwatch_tests::app::{Backend, TestApp};
+use shipwatch_shared::clock::SystemClock;
+use shipwatch_tests::app::{Backend, TestApp, fresh_stores};
 use shipwatch_tests::fake_asc::{FakeApp, FakeAsc, FakeVersion};
+use shipwatch_tests::fake_google_play::{FakeGooglePlay, KEY_A};
 use shipwatch_tests::receiver::Receiver;
 use shipwatch_tests::test_keys::{TestKey, binary_garbage};
 use shipwatch_tests::webdriver::Driver;
@@ -456,4 +459,97 @@ async fn sign_in_is_csrf_guarded_throttled_after_failures_and_pages_carry_securi
         api.json::<Value>().await.expect("json")["error"]["code"],
         "not_found"
     );
+}
+
+/// The Add API Key form's Google Play choice, in the browser: a service-account file with a bad
+/// package name is refused with the reason next to the package field and nothing stored; the
+/// same file with good package names is validated against the fake Google Play and the key's
+/// page turns "Valid" by itself, showing no key material.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_google_play_service_account_added_in_the_browser_turns_valid() {
+    const EMAIL: &str = "shipwatch@acme-play.iam.gserviceaccount.com";
+    let google = FakeGooglePlay::start().await;
+    google.add_service_account(EMAIL, &KEY_A);
+    google.add_app("com.example.hello", "Hello");
+    google.grant("com.example.hello", EMAIL);
+    let asc = FakeAsc::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stores = fresh_stores(Backend::Embedded, dir.path()).await;
+    let settings = google.settings();
+    let environment: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::start_with_settings(
+        Backend::Embedded,
+        stores,
+        &asc.base_url(),
+        dir,
+        Arc::new(SystemClock),
+        &environment,
+    )
+    .await;
+    let team = new_team(&app, "Acme").await;
+    let invite_url = team["invite_url"].as_str().expect("invite_url").to_owned();
+    let team_token = team["token"].as_str().expect("token").to_owned();
+    let files = tempfile::tempdir().expect("temp dir");
+    let json_file = files.path().join("acme-play-5f1c0a3b9d2e.json");
+    std::fs::write(&json_file, KEY_A.service_account_json(EMAIL).to_string())
+        .expect("service account file written");
+
+    let driver = Driver::connect().await;
+    let browser = driver.session().await;
+    browser.goto(&invite_url).await;
+    browser.type_into("#name", "Ana Lima").await;
+    browser.type_into("#email", "ana@example.com").await;
+    browser
+        .type_into("#password", "correct horse battery")
+        .await;
+    browser.click("main button[type=submit]").await;
+    let home = app.url("/");
+    assert_eq!(browser.wait_for_url(|u| u == home).await, home);
+
+    // A bad package name: named next to its field, nothing stored.
+    browser.goto(&app.url("/keys/new")).await;
+    browser.click("#platform option[value=google_play]").await;
+    browser
+        .type_into("#service_account", &json_file.to_string_lossy())
+        .await;
+    browser.type_into("#package_names", "1com.example").await;
+    browser.click("main button[type=submit]").await;
+    let reason = browser.text("#package_names-error").await;
+    assert!(!reason.is_empty(), "a reason next to the package names");
+    assert_eq!(browser.count("#service_account-error").await, 0);
+    let (_, listed) = app.get(&team_token, "/v1/keys").await;
+    assert_eq!(listed["keys"].as_array().map(Vec::len), Some(0), "{listed}");
+
+    // The same file with a good package name turns valid without a reload.
+    browser.goto(&app.url("/keys/new")).await;
+    browser.click("#platform option[value=google_play]").await;
+    browser
+        .type_into("#service_account", &json_file.to_string_lossy())
+        .await;
+    browser
+        .type_into("#package_names", "com.example.hello")
+        .await;
+    browser.type_into("#name", "Android").await;
+    browser.click("main button[type=submit]").await;
+    let key_pages = app.url("/keys/");
+    browser
+        .wait_for_url(|u| u.starts_with(&key_pages) && !u.ends_with("/new"))
+        .await;
+    let status = browser
+        .wait_for_text("#key-status", "Valid", Duration::from_secs(20))
+        .await;
+    assert_eq!(status, "Valid");
+    let source = browser.page_source().await;
+    assert!(source.contains("Google Play"), "the platform is shown");
+    for line in KEY_A.pem_body_lines() {
+        assert!(!source.contains(&line), "no key material on the page");
+    }
+    shoot(&browser, "key-valid-google-play").await;
+    let (_, listed) = app.get(&team_token, "/v1/keys").await;
+    assert_eq!(
+        listed["keys"][0]["client_email"].as_str(),
+        Some(EMAIL),
+        "{listed}"
+    );
+    browser.close().await;
 }

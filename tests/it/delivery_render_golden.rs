@@ -209,6 +209,20 @@ fn fixtures() -> Vec<(&'static str, EventRecord)> {
             ),
         ),
         (
+            "key_push_degraded",
+            event(
+                "k3",
+                events::KEY_PUSH_DEGRADED,
+                None,
+                json!({
+                    "key": {"id": "key-golden", "key_id": "ABCDE12345"},
+                    "old_push": "active", "new_push": "degraded",
+                    "message": "shipwatch could not repair its App Store Connect webhooks (app 1234567890: app 1234567890 already has Apple's maximum of ten webhooks); changes of those apps arrive by polling only until it can.",
+                }),
+                "Key Main (ABCDE12345): push active -> degraded",
+            ),
+        ),
+        (
             "test",
             EventRecord {
                 key_record_id: None,

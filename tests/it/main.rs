@@ -27,6 +27,8 @@ mod google_play;
 mod lambda_events;
 mod openapi_routes;
 mod push_api;
+mod push_dedupe;
+mod push_new_apps;
 mod push_provisioning;
 mod push_receiver;
 mod rate_budget;

@@ -27,6 +27,7 @@ shipwatch_tests::on_both_stores!(
     a_full_app_makes_push_degraded_and_foreign_webhooks_stay,
     removing_the_key_deletes_its_webhooks_and_their_secrets,
     the_hourly_health_check_re_enables_what_apple_disabled_and_skips_fresh_keys,
+    push_turning_degraded_is_announced_once_and_routed_by_workflows,
 );
 
 const PUBLIC_URL: &str = "https://shipwatch.example.com";
@@ -361,4 +362,114 @@ async fn the_hourly_health_check_re_enables_what_apple_disabled_and_skips_fresh_
         stored(&setup).await.push.unwrap().status,
         PushStatus::Active
     );
+}
+
+/// The team's `shipwatch.key.push_degraded` events, each with its deliveries.
+async fn degraded_events(setup: &Setup) -> Vec<shipwatch_service::model::EventWithDeliveries> {
+    let query = shipwatch_service::model::EventQuery {
+        app_id: None,
+        event_type: Some("shipwatch.key.push_degraded".into()),
+        text: None,
+        limit: 50,
+        cursor: None,
+    };
+    setup
+        .stores
+        .sweeps
+        .list_events(&setup.record.team_id, &query)
+        .await
+        .unwrap()
+        .items
+}
+
+async fn push_turning_degraded_is_announced_once_and_routed_by_workflows(backend: Backend) {
+    use shipwatch_tests::store_contract::{destination, workflow};
+    let setup = setup(backend, FakeRole::Admin, Some(PUBLIC_URL)).await;
+    let team = &setup.record.team_id;
+    let target = destination(team, "ops", 0);
+    setup
+        .stores
+        .destinations
+        .insert_destination(&target)
+        .await
+        .unwrap();
+    let mut route = workflow(team, &target.id, "push problems", 0);
+    route.event_types = vec!["shipwatch.key.push_degraded".into()];
+    setup
+        .stores
+        .workflows
+        .insert_workflow(&route)
+        .await
+        .unwrap();
+
+    setup.push.check_due().await;
+    assert_eq!(
+        stored(&setup).await.push.unwrap().status,
+        PushStatus::Active
+    );
+    assert!(
+        degraded_events(&setup).await.is_empty(),
+        "active is not announced"
+    );
+
+    // Our webhook deleted behind our back and the app filled up: it cannot be repaired.
+    let ours = setup.fake.webhooks_of(APPS[0])[0].id.clone();
+    setup.fake.remove_webhook(&ours);
+    let foreign: Vec<String> = (0..MAX_WEBHOOKS_PER_APP)
+        .map(|i| {
+            setup
+                .fake
+                .add_foreign_webhook(APPS[0], &format!("https://other.example.com/{i}"))
+        })
+        .collect();
+    // Two hourly checks find it degraded; only the first announces it.
+    for _ in 0..2 {
+        setup.clock.advance(std::time::Duration::from_secs(3601));
+        setup.push.check_due().await;
+        assert_eq!(
+            stored(&setup).await.push.unwrap().status,
+            PushStatus::Degraded
+        );
+    }
+    let events = degraded_events(&setup).await;
+    assert_eq!(events.len(), 1, "announced once: {events:?}");
+    let data = events[0].event.data.to_json();
+    assert_eq!(data["key"]["id"], setup.record.id.as_str());
+    assert_eq!(data["key"]["key_id"], setup.key.key_id.as_str());
+    assert_eq!(
+        (data["old_push"].as_str(), data["new_push"].as_str()),
+        (Some("active"), Some("degraded"))
+    );
+    assert!(
+        data["message"].as_str().unwrap().contains(APPS[0]),
+        "{data}"
+    );
+    assert_eq!(
+        events[0].deliveries.len(),
+        1,
+        "routed to the workflow's destination"
+    );
+    assert_eq!(events[0].deliveries[0].destination_id, target.id);
+
+    // Room again: active; degraded once more later is a new transition, announced again.
+    setup.fake.remove_webhook(&foreign[0]);
+    setup.clock.advance(std::time::Duration::from_secs(3601));
+    setup.push.check_due().await;
+    assert_eq!(
+        stored(&setup).await.push.unwrap().status,
+        PushStatus::Active
+    );
+    let ours = setup
+        .fake
+        .webhooks_of(APPS[0])
+        .into_iter()
+        .find(|w| !foreign.contains(&w.id))
+        .unwrap();
+    setup.fake.remove_webhook(&ours.id);
+    setup
+        .fake
+        .add_foreign_webhook(APPS[0], "https://other.example.com/again");
+    setup.clock.advance(std::time::Duration::from_secs(3601));
+    setup.push.check_due().await;
+    assert_eq!(degraded_events(&setup).await.len(), 2);
 }

@@ -66,6 +66,7 @@ contract!(
     concurrent_sweep_commits_store_one_set_of_events,
     invites_are_used_once_and_members_are_unique_by_email,
     sessions_are_touched_and_deleted,
+    push_notifications_are_remembered_once_until_they_expire,
 );
 
 fn ok<T>(what: &str, result: StoreResult<T>) -> T {
@@ -1502,4 +1503,79 @@ async fn sessions_are_touched_and_deleted(stores: Stores) {
         ok("still gone", members.get_session(&started.id_hash).await),
         None
     );
+}
+
+async fn push_notifications_are_remembered_once_until_they_expire(stores: Stores) {
+    let webhook = format!("hook-{}", uuid::Uuid::new_v4().simple());
+    let other = format!("hook-{}", uuid::Uuid::new_v4().simple());
+    let push = &stores.push;
+    let (now, expires) = (at(0), at(7 * 24 * 3600));
+    assert!(ok(
+        "first",
+        push.remember_notification(&webhook, "n-1", now, expires)
+            .await
+    ));
+    assert!(!ok(
+        "again",
+        push.remember_notification(&webhook, "n-1", at(60), at(60 + 7 * 24 * 3600))
+            .await
+    ));
+    // Ids are per webhook.
+    assert!(ok(
+        "other webhook",
+        push.remember_notification(&other, "n-1", now, expires)
+            .await
+    ));
+    assert!(ok(
+        "other id",
+        push.remember_notification(&webhook, "n-2", now, expires)
+            .await
+    ));
+    // Just before expiry it is still remembered; at expiry it counts as absent (even while the
+    // record may still be stored) and is remembered anew.
+    assert!(!ok(
+        "before expiry",
+        push.remember_notification(&webhook, "n-1", at(7 * 24 * 3600 - 1), at(20 * 24 * 3600))
+            .await
+    ));
+    assert!(ok(
+        "at expiry",
+        push.remember_notification(&webhook, "n-2", expires, at(14 * 24 * 3600))
+            .await
+    ));
+    assert!(!ok(
+        "renewed",
+        push.remember_notification(&webhook, "n-2", at(8 * 24 * 3600), at(30 * 24 * 3600))
+            .await
+    ));
+    // Forgotten ids are handled again; forgetting an unknown id is not an error.
+    ok("forget", push.forget_notification(&other, "n-1").await);
+    ok(
+        "forget unknown",
+        push.forget_notification(&other, "never").await,
+    );
+    assert!(ok(
+        "after forget",
+        push.remember_notification(&other, "n-1", now, expires)
+            .await
+    ));
+    // Of concurrent first deliveries exactly one is first.
+    let tries = (0..8).map(|_| {
+        let push = push.clone();
+        let webhook = webhook.clone();
+        tokio::spawn(async move {
+            push.remember_notification(&webhook, "n-3", at(0), at(100))
+                .await
+        })
+    });
+    let mut firsts = 0;
+    for t in tries {
+        if ok(
+            "concurrent",
+            t.await.unwrap_or_else(|e| panic!("task: {e}")),
+        ) {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1);
 }

@@ -64,7 +64,8 @@ pub async fn aws_stores(sdk_config: &aws_config::SdkConfig, table: &str) -> Stor
         destinations: store.clone(),
         workflows: store.clone(),
         sweeps: store.clone(),
-        members: store,
+        members: store.clone(),
+        push: store,
     }
 }
 
@@ -137,7 +138,7 @@ pub async fn create_table(client: &Client, table: &str) -> StoreResult<()> {
             .await
             .map_err(|e| dynamo_error("describe table", e))?;
         if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-            return Ok(());
+            return enable_ttl(client, table).await;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -145,6 +146,39 @@ pub async fn create_table(client: &Client, table: &str) -> StoreResult<()> {
         "table {table} did not become active"
     )))
 }
+
+/// Turns on DynamoDB's expiry on the [`TTL`] attribute, as `template.yaml` declares it (records
+/// with an end of life, such as remembered push notification ids, carry it).
+async fn enable_ttl(client: &Client, table: &str) -> StoreResult<()> {
+    let built = build_error("enable ttl");
+    let specification = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+        .attribute_name(TTL)
+        .enabled(true)
+        .build()
+        .map_err(&built)?;
+    match client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(specification)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Already enabled (an existing table).
+        Err(error)
+            if error
+                .as_service_error()
+                .and_then(|e| aws_sdk_dynamodb::error::ProvideErrorMetadata::message(e))
+                .is_some_and(|m| m.contains("already enabled")) =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(dynamo_error("enable ttl", error)),
+    }
+}
+
+/// The table's expiry attribute (epoch seconds); DynamoDB deletes an item some time after it.
+pub const TTL: &str = "ttl";
 
 /// Events and deliveries of one outbox part: written in the sweep's transaction as one item,
 /// expanded into their own items right after.
@@ -1226,4 +1260,53 @@ impl SweepStore for AwsStore {
                 other => other,
             })
     }
+}
+
+/// Remembered push notification ids: one item per `(webhook, data.id)` under `PUSH#{webhook}`,
+/// with a [`TTL`]. DynamoDB deletes expired items only eventually, so the condition treats an
+/// item whose `ttl` has passed as absent.
+#[async_trait]
+impl PushStore for AwsStore {
+    async fn remember_notification(
+        &self,
+        webhook: &str,
+        data_id: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut item = primary_key(push_pk(webhook), push_sk(data_id));
+        item.insert(ENTITY.to_owned(), s("push_notification"));
+        item.insert(TTL.to_owned(), n(expires_at.timestamp().max(0) as u64));
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":now", n(now.timestamp().max(0) as u64))
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(true),
+            Err(error) => match dynamo_error("remember notification", error) {
+                StoreError::Conflict(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn forget_notification(&self, webhook: &str, data_id: &str) -> StoreResult<()> {
+        self.delete_item("forget notification", push_pk(webhook), push_sk(data_id))
+            .await
+            .map(|_| ())
+    }
+}
+
+fn push_pk(webhook: &str) -> String {
+    format!("PUSH#{webhook}")
+}
+
+fn push_sk(data_id: &str) -> String {
+    format!("NOTIFICATION#{data_id}")
 }

@@ -139,6 +139,16 @@ CREATE TABLE sessions (
     body TEXT NOT NULL
 ) STRICT;
 "#,
+    r#"
+-- App Store Connect notification ids already handled (push receiver dedupe), until expires_key.
+CREATE TABLE push_notifications (
+    webhook TEXT NOT NULL,
+    data_id TEXT NOT NULL,
+    expires_key TEXT NOT NULL,
+    PRIMARY KEY (webhook, data_id)
+) STRICT;
+CREATE INDEX push_notifications_expiry ON push_notifications (expires_key);
+"#,
 ];
 
 /// SQLite-backed [`TeamStore`], [`KeyStore`], [`DestinationStore`], [`WorkflowStore`] and
@@ -165,7 +175,8 @@ pub fn stores(dir: &Path) -> Result<Stores, EmbeddedError> {
         destinations: store.clone(),
         workflows: store.clone(),
         sweeps: store.clone(),
-        members: store,
+        members: store.clone(),
+        push: store,
     })
 }
 
@@ -1027,6 +1038,55 @@ impl SweepStore for EmbeddedStore {
                     "the delivery was changed meanwhile".to_owned(),
                 ))
             }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl PushStore for EmbeddedStore {
+    async fn remember_notification(
+        &self,
+        webhook: &str,
+        data_id: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (webhook, data_id) = (webhook.to_owned(), data_id.to_owned());
+        let (now, expires) = (time_key(now), time_key(expires_at));
+        self.run(move |c| {
+            let transaction = c.transaction().map_err(sql_error("remember notification"))?;
+            // Expired ids are purged as new ones arrive, so the table stays small.
+            transaction
+                .execute(
+                    "DELETE FROM push_notifications WHERE expires_key <= ?1",
+                    params![now],
+                )
+                .map_err(sql_error("remember notification"))?;
+            let inserted = transaction
+                .execute(
+                    "INSERT INTO push_notifications (webhook, data_id, expires_key) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (webhook, data_id) DO NOTHING",
+                    params![webhook, data_id, expires],
+                )
+                .map_err(sql_error("remember notification"))?;
+            transaction
+                .commit()
+                .map_err(sql_error("remember notification"))?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
+    async fn forget_notification(&self, webhook: &str, data_id: &str) -> StoreResult<()> {
+        let (webhook, data_id) = (webhook.to_owned(), data_id.to_owned());
+        self.run(move |c| {
+            c.execute(
+                "DELETE FROM push_notifications WHERE webhook = ?1 AND data_id = ?2",
+                params![webhook, data_id],
+            )
+            .map_err(sql_error("forget notification"))?;
+            Ok(())
         })
         .await
     }

@@ -552,6 +552,17 @@ pub enum PushStatus {
     Degraded,
 }
 
+impl PushStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Unavailable => "unavailable",
+            Self::Active => "active",
+            Self::Degraded => "degraded",
+        }
+    }
+}
+
 /// The push side of a key: its status and the webhooks shipwatch made for it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushState {

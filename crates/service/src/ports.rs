@@ -151,6 +151,7 @@ pub struct Stores {
     pub workflows: std::sync::Arc<dyn WorkflowStore>,
     pub sweeps: std::sync::Arc<dyn SweepStore>,
     pub members: std::sync::Arc<dyn MemberStore>,
+    pub push: std::sync::Arc<dyn PushStore>,
 }
 
 /// How one send to a destination ended.
@@ -240,4 +241,23 @@ pub trait MemberStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// `false` if it was already gone.
     async fn delete_session(&self, id_hash: &str) -> StoreResult<bool>;
+}
+
+/// What the push receiver remembers across processes: the `data.id`s of App Store Connect
+/// notifications already handled, so a redelivery (Apple retries over days) is handled once.
+#[async_trait]
+pub trait PushStore: Send + Sync {
+    /// Records notification `data_id` of webhook `webhook` until `expires_at`, if it is not
+    /// already recorded (a record whose `expires_at` is at or before `now` counts as absent and
+    /// is replaced). `true` the first time; `false` when it was recorded before. Conditional, so
+    /// of two concurrent calls exactly one gets `true`.
+    async fn remember_notification(
+        &self,
+        webhook: &str,
+        data_id: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Forgets a notification again (its handling failed, so Apple's retry must be processed).
+    async fn forget_notification(&self, webhook: &str, data_id: &str) -> StoreResult<()>;
 }

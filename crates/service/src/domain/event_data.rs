@@ -14,9 +14,10 @@ use shipwatch_shared::credentials::KeyId;
 use super::diff::{AppRef, BuildRef, VersionRef};
 use super::events::{
     ACCOUNT_ACTION_REQUIRED, APP_VERSION_STATE_CHANGED, BUILD_BETA_STATE_CHANGED,
-    BUILD_PROCESSING_STATE_CHANGED, KEY_STATUS_CHANGED, PHASED_RELEASE_STATE_CHANGED, TEST,
+    BUILD_PROCESSING_STATE_CHANGED, KEY_PUSH_DEGRADED, KEY_STATUS_CHANGED,
+    PHASED_RELEASE_STATE_CHANGED, TEST,
 };
-use crate::model::{KeyRecordId, KeyStatus, KeyStatusCode};
+use crate::model::{KeyRecordId, KeyStatus, KeyStatusCode, PushStatus};
 
 /// The `data` of one event, one variant per event type.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +30,7 @@ pub enum EventData {
     KeyStatusChanged(KeyStatusChanged),
     Test(TestMessage),
     PlayReleaseStateChanged(PlayReleaseStateChanged),
+    KeyPushDegraded(KeyPushDegraded),
     /// Data of a type this version does not know, or not of its type's shape: kept exactly as
     /// stored (so the history stays readable) and rendered from the event's summary.
     Other(Value),
@@ -112,6 +114,18 @@ pub struct KeyStatusChanged {
     pub code: Option<KeyStatusCode>,
 }
 
+/// `shipwatch.key.push_degraded`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPushDegraded {
+    pub key: KeyRef,
+    /// The push status before (`off`, `unavailable` or `active`).
+    pub old_push: PushStatus,
+    /// Always `degraded`.
+    pub new_push: PushStatus,
+    /// What could not be repaired, as `push_message` on the key says it.
+    pub message: String,
+}
+
 /// `shipwatch.test`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestMessage {
@@ -144,6 +158,7 @@ impl EventData {
             Self::KeyStatusChanged(_) => KEY_STATUS_CHANGED,
             Self::Test(_) => TEST,
             Self::PlayReleaseStateChanged(_) => crate::domain::events::PLAY_RELEASE_STATE_CHANGED,
+            Self::KeyPushDegraded(_) => KEY_PUSH_DEGRADED,
             Self::Other(_) => return None,
         })
     }
@@ -162,6 +177,7 @@ impl EventData {
             crate::domain::events::PLAY_RELEASE_STATE_CHANGED => {
                 typed(&data, Self::PlayReleaseStateChanged)
             }
+            KEY_PUSH_DEGRADED => typed(&data, Self::KeyPushDegraded),
             _ => None,
         };
         typed.unwrap_or(Self::Other(data))
@@ -180,6 +196,7 @@ impl EventData {
             Self::KeyStatusChanged(data) => json!(data),
             Self::Test(data) => json!(data),
             Self::PlayReleaseStateChanged(data) => json!(data),
+            Self::KeyPushDegraded(data) => json!(data),
             Self::Other(data) => data.clone(),
         }
     }
@@ -370,6 +387,16 @@ mod tests {
                 }),
                 r#"{"app":{"bundle_id":"com.example.app","id":"com.example.app","name":"Example"},"new_state":"inProgress","new_user_fraction":0.5,"old_state":"inProgress","old_user_fraction":0.1,"release":{"name":"1.4.0","version_codes":["140"]},"track":"production"}"#,
             ),
+            (
+                KEY_PUSH_DEGRADED,
+                EventData::KeyPushDegraded(KeyPushDegraded {
+                    key: key()?,
+                    old_push: PushStatus::Active,
+                    new_push: PushStatus::Degraded,
+                    message: "app 1: gone".into(),
+                }),
+                r#"{"key":{"id":"key1","key_id":"ABCDE12345"},"message":"app 1: gone","new_push":"degraded","old_push":"active"}"#,
+            ),
         ])
     }
 
@@ -415,7 +442,7 @@ mod tests {
             assert_eq!(serde_json::to_string(&event)?, row);
             types.push(event.event_type.clone());
         }
-        // Rows older than Google Play support hold every type but the Play one.
+        // Old rows hold the types that came before Google Play and push (the last two types).
         assert_eq!(types, EVENT_TYPES[..OLD_ROWS.len()]);
 
         let event: EventRecord = serde_json::from_str(OLD_ROWS[0])?;

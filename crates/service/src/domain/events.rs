@@ -5,12 +5,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::diff::{AppRef, BuildRef, Change, VersionRef};
 use super::event_data::{
-    AccountActionRequired, AppVersionStateChanged, BuildStateChanged, EventData, KeyRef,
-    KeyStatusChanged, PhasedReleaseStateChanged, PlayReleaseStateChanged, TestMessage,
+    AccountActionRequired, AppVersionStateChanged, BuildStateChanged, EventData, KeyPushDegraded,
+    KeyRef, KeyStatusChanged, PhasedReleaseStateChanged, PlayReleaseStateChanged, TestMessage,
 };
 use super::wording::{duration_words, platform_words, state_words};
 use crate::model::{
-    ApiKeyRecord, EventId, EventRecord, KeyRecordId, KeyStatus, KeyStatusCode, TeamId,
+    ApiKeyRecord, EventId, EventRecord, KeyRecordId, KeyStatus, KeyStatusCode, PushStatus, TeamId,
 };
 
 pub const APP_VERSION_STATE_CHANGED: &str = "shipwatch.app_version.state_changed";
@@ -21,9 +21,10 @@ pub const ACCOUNT_ACTION_REQUIRED: &str = "shipwatch.account.action_required";
 pub const KEY_STATUS_CHANGED: &str = "shipwatch.key.status_changed";
 pub const TEST: &str = "shipwatch.test";
 pub const PLAY_RELEASE_STATE_CHANGED: &str = "shipwatch.play_release.state_changed";
+pub const KEY_PUSH_DEGRADED: &str = "shipwatch.key.push_degraded";
 
 /// Every event type of `docs/events.md`, in its order.
-pub const EVENT_TYPES: [&str; 8] = [
+pub const EVENT_TYPES: [&str; 9] = [
     APP_VERSION_STATE_CHANGED,
     BUILD_PROCESSING_STATE_CHANGED,
     BUILD_BETA_STATE_CHANGED,
@@ -32,6 +33,7 @@ pub const EVENT_TYPES: [&str; 8] = [
     KEY_STATUS_CHANGED,
     TEST,
     PLAY_RELEASE_STATE_CHANGED,
+    KEY_PUSH_DEGRADED,
 ];
 
 /// Whose sweep saw a change, and when.
@@ -174,6 +176,29 @@ pub fn key_status_changed(
         key.account.identity(),
         old.as_str(),
         new.as_str()
+    );
+    new_event(&key.team_id, Some(&key.id), None, time, data, summary)
+}
+
+/// `shipwatch.key.push_degraded`: the key's webhooks could not be kept working (deleted,
+/// disabled or repointed and not repairable); its changes arrive by polling only until they are.
+pub fn key_push_degraded(
+    key: &ApiKeyRecord,
+    old: PushStatus,
+    message: &str,
+    time: DateTime<Utc>,
+) -> EventRecord {
+    let data = EventData::KeyPushDegraded(KeyPushDegraded {
+        key: key_ref(key),
+        old_push: old,
+        new_push: PushStatus::Degraded,
+        message: message.to_owned(),
+    });
+    let summary = format!(
+        "Key {} ({}): push {} -> degraded",
+        key.name,
+        key.account.identity(),
+        old.as_str()
     );
     new_event(&key.team_id, Some(&key.id), None, time, data, summary)
 }
@@ -618,6 +643,7 @@ pub(crate) mod tests {
             },
             &ctx(),
         ));
+        events.push(key_push_degraded(&key, PushStatus::Active, "m", now()));
         let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
         assert_eq!(types, EVENT_TYPES);
         for event in &events {
@@ -639,6 +665,7 @@ pub(crate) mod tests {
                 "shipwatch.key.status_changed",
                 "shipwatch.test",
                 "shipwatch.play_release.state_changed",
+                "shipwatch.key.push_degraded",
             ]
         );
     }

@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 
 use super::diff::{AppRef, BuildRef};
 use super::event_data::{
-    AccountActionRequired, AppVersionStateChanged, BuildStateChanged, EventData, KeyRef,
-    KeyStatusChanged, PhasedReleaseStateChanged, TestMessage,
+    AccountActionRequired, AppVersionStateChanged, BuildStateChanged, EventData, KeyPushDegraded,
+    KeyRef, KeyStatusChanged, PhasedReleaseStateChanged, TestMessage,
 };
 use super::wording::{Outcome, duration_words, platform_words, state_outcome, state_words};
 use crate::model::{EventRecord, KeyStatus, KeyStatusCode};
@@ -229,6 +229,7 @@ pub fn message(event: &EventRecord) -> Message {
         EventData::KeyStatusChanged(data) => key_status_message(data),
         EventData::Test(data) => test_message(data),
         EventData::PlayReleaseStateChanged(data) => play_release_message(data),
+        EventData::KeyPushDegraded(data) => push_degraded_message(data),
         EventData::Other(_) => summary_message(event),
     };
     message.title = truncate(&message.title, TITLE_LIMIT);
@@ -646,6 +647,26 @@ fn key_status_message(data: &KeyStatusChanged) -> Message {
         link_label: "Open API keys".to_owned(),
         link_url: API_KEYS_PAGE.to_owned(),
         outcome,
+    }
+}
+
+fn push_degraded_message(data: &KeyPushDegraded) -> Message {
+    let mut facts = key_facts(&data.key);
+    facts.push((
+        "Push".to_owned(),
+        transition_words(Some(data.old_push.as_str()), data.new_push.as_str()),
+    ));
+    Message {
+        title: format!(
+            "Push from App Store Connect degraded for {}",
+            key_label(&data.key)
+        ),
+        // The message already says what fails and that polling goes on.
+        description: data.message.clone(),
+        facts,
+        link_label: "Open API keys".to_owned(),
+        link_url: API_KEYS_PAGE.to_owned(),
+        outcome: Outcome::Bad,
     }
 }
 

@@ -170,6 +170,7 @@ mod tests {
         assert!(!is_known_event_type("*"));
         assert!(!is_known_event_type(""));
         assert!(is_known_event_type("shipwatch.play_release.state_changed"));
-        assert_eq!(known_event_types().len(), 8);
+        assert!(is_known_event_type("shipwatch.key.push_degraded"));
+        assert_eq!(known_event_types().len(), 9);
     }
 }

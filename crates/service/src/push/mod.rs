@@ -14,6 +14,7 @@ use rand::RngCore;
 use shipwatch_shared::clock::Clock;
 
 use crate::accounts::{AccountError, Credentials, StoreAccounts};
+use crate::domain::events::key_push_degraded;
 use crate::model::{
     ApiKeyRecord, KeyRecordId, KeyStatus, PushState, PushStatus, PushWebhook, SecretName,
     SecretValue,
@@ -96,6 +97,14 @@ pub struct PushService {
     admin: Arc<dyn WebhookAdmin>,
     clock: Arc<dyn Clock>,
     public_url: Option<String>,
+}
+
+/// Whether any of `app_ids` (the apps a sweep saw) has no webhook in `state`.
+fn has_app_without_webhook<'a>(
+    state: &PushState,
+    mut app_ids: impl Iterator<Item = &'a String>,
+) -> bool {
+    app_ids.any(|app| !state.webhooks.iter().any(|w| &w.app_id == app))
 }
 
 /// A fresh random reference (URL segment) or secret: 32 random bytes, hex.
@@ -347,7 +356,9 @@ impl PushService {
         }
     }
 
-    /// Writes the push state on the key (conditional; applied again to a fresher record).
+    /// Writes the push state on the key (conditional; applied again to a fresher record). The
+    /// write that turns push `degraded` from anything else announces it, so concurrent checks
+    /// announce it once.
     async fn record(&self, key: &ApiKeyRecord, state: PushState) -> Result<(), PushError> {
         let mut current = key.clone();
         for _ in 0..3 {
@@ -355,7 +366,13 @@ impl PushService {
             next.push = Some(state.clone());
             next.revision = current.revision + 1;
             match self.stores.keys.update_key(&next, current.revision).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    let old = current.push.as_ref().map_or(PushStatus::Off, |p| p.status);
+                    if state.status == PushStatus::Degraded && old != PushStatus::Degraded {
+                        self.announce_degraded(&current, old, &state).await;
+                    }
+                    return Ok(());
+                }
                 Err(StoreError::Conflict(_)) => {
                     match self.stores.keys.get_key_by_id(&key.id).await? {
                         Some(fresh) => current = fresh,
@@ -366,6 +383,30 @@ impl PushService {
             }
         }
         Err(StoreError::Conflict("the key kept changing".into()).into())
+    }
+
+    /// Records `shipwatch.key.push_degraded` through the outbox (routed by the team's workflows).
+    /// The key write before it already happened: a failure here is logged, not retried.
+    async fn announce_degraded(&self, key: &ApiKeyRecord, old: PushStatus, state: &PushState) {
+        let now = self.clock.now();
+        let message = state.message.as_deref().unwrap_or("push is degraded");
+        let events = [key_push_degraded(key, old, message, now)];
+        let deliveries = match crate::outbox::route(&self.stores, &key.team_id, &events, now).await
+        {
+            Ok(deliveries) => deliveries,
+            Err(err) => {
+                tracing::warn!(key = %key.id, error = %err, "could not read workflows; push degraded event stored without deliveries");
+                Vec::new()
+            }
+        };
+        match self.stores.sweeps.append_events(&events, &deliveries).await {
+            Ok(()) => {
+                tracing::warn!(key = %key.id, event = %events[0].id, "push degraded; announced")
+            }
+            Err(err) => {
+                tracing::error!(key = %key.id, error = %err, "could not store the push degraded event")
+            }
+        }
     }
 
     /// The health check: reconciles every valid key whose webhooks were last checked over
@@ -392,13 +433,19 @@ impl PushService {
                     return checked;
                 }
             };
-            for key in page.items.iter().filter(|k| {
-                k.status == KeyStatus::Valid
-                    && is_app_store_connect(k)
-                    && k.push
-                        .as_ref()
-                        .is_none_or(|p| now - p.checked_at >= interval)
-            }) {
+            let mut due: Vec<&ApiKeyRecord> = page
+                .items
+                .iter()
+                .filter(|k| {
+                    k.status == KeyStatus::Valid
+                        && is_app_store_connect(k)
+                        && k.push
+                            .as_ref()
+                            .is_none_or(|p| now - p.checked_at >= interval)
+                })
+                .collect();
+            due.extend(self.keys_with_new_apps(&page.items, &due).await);
+            for key in due {
                 match self.reconcile(&key.id).await {
                     Ok(_) => checked += 1,
                     Err(err) => {
@@ -411,6 +458,54 @@ impl PushService {
                 None => return checked,
             }
         }
+    }
+
+    /// Valid keys with push `active` (not yet `due`) whose last sweep saw an app they have no
+    /// webhook for: a new app gets its webhook after the sweep that found it, not an hour later.
+    /// One snapshot read for the page; nothing is asked of App Store Connect for keys without
+    /// new apps. `degraded` keys wait for the hourly check (their missing webhook is the problem
+    /// already known, and retrying it every sweep would spend requests).
+    async fn keys_with_new_apps<'a>(
+        &self,
+        keys: &'a [ApiKeyRecord],
+        due: &[&ApiKeyRecord],
+    ) -> Vec<&'a ApiKeyRecord> {
+        let candidates: Vec<&ApiKeyRecord> = keys
+            .iter()
+            .filter(|k| {
+                k.status == KeyStatus::Valid
+                    && k.push
+                        .as_ref()
+                        .is_some_and(|p| p.status == PushStatus::Active)
+                    && !due.iter().any(|d| d.id == k.id)
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        let ids: Vec<KeyRecordId> = candidates.iter().map(|k| k.id.clone()).collect();
+        let snapshots = match self.stores.sweeps.get_snapshots(&ids).await {
+            Ok(snapshots) => snapshots,
+            Err(err) => {
+                tracing::warn!(error = %err, "push check could not read snapshots for new apps");
+                return Vec::new();
+            }
+        };
+        candidates
+            .into_iter()
+            .filter(|key| {
+                let Some(stored) = snapshots.iter().find(|s| s.key_record_id == key.id) else {
+                    return false;
+                };
+                let Ok(snapshot) = crate::domain::snapshot::KeySnapshot::from_json(&stored.state)
+                else {
+                    return false;
+                };
+                key.push
+                    .as_ref()
+                    .is_some_and(|p| has_app_without_webhook(p, snapshot.apps.keys()))
+            })
+            .collect()
     }
 
     /// Deletes the key's webhooks and their secrets (before the key itself is deleted). A
@@ -442,4 +537,27 @@ fn is_app_store_connect(key: &ApiKeyRecord) -> bool {
         key.account,
         crate::model::AccountRef::AppStoreConnect { .. }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_app_without_a_webhook_is_found() {
+        let state = PushState {
+            status: PushStatus::Active,
+            message: None,
+            webhooks: vec![PushWebhook {
+                reference: "r".into(),
+                app_id: "a1".into(),
+                webhook_id: "w".into(),
+            }],
+            checked_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        };
+        let seen = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(!has_app_without_webhook(&state, seen(&["a1"]).iter()));
+        assert!(!has_app_without_webhook(&state, seen(&[]).iter()));
+        assert!(has_app_without_webhook(&state, seen(&["a1", "a2"]).iter()));
+    }
 }

@@ -20,8 +20,11 @@ use crate::ports::{StoreError, Stores};
 
 /// Notifications accepted per webhook per minute; more get 429 (Apple retries).
 pub const NOTIFICATIONS_PER_WEBHOOK_PER_MINUTE: usize = 60;
-/// How long a `data.id` is remembered (Apple redelivers within hours).
-pub const DEDUPE_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// How long a `data.id` is remembered (in the store, so across processes): Apple redelivers a
+/// failed notification over several days.
+pub const DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long this process keeps a `data.id` in memory, in front of the store's record.
+const SEEN_IN_PROCESS_SECONDS: i64 = 3600;
 /// How long a webhook secret read from the secret store is reused.
 const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
 
@@ -51,7 +54,7 @@ pub trait KeySweepTrigger: Send + Sync {
 pub enum Received {
     /// A state notification: the key's sweep was asked for.
     SweepRequested { event_type: String },
-    /// A ping: recorded in the log.
+    /// A ping: its `data.id` recorded in the store (like every notification) and logged.
     Ping,
     /// This `data.id` was handled before.
     Duplicate,
@@ -143,9 +146,9 @@ struct ReceiverMemory {
     unknown_types_logged: std::collections::HashSet<String>,
 }
 
-/// The receiver. Its caches are per process: after a cold start a redelivered `data.id` is
-/// processed again, which costs one more one-key sweep and no second event (the sweep is
-/// exactly-once by its snapshot).
+/// The receiver. Handled `data.id`s are recorded in the store ([`crate::ports::PushStore`]) for
+/// [`DEDUPE_WINDOW`], so a redelivery is handled once across processes and cold starts; the
+/// per-process caches (secrets, recent ids, rate windows) only save store reads.
 #[derive(Clone)]
 pub struct PushReceiver {
     stores: Stores,
@@ -233,14 +236,26 @@ impl PushReceiver {
         let notification: Notification =
             serde_json::from_slice(body).map_err(|e| ReceiveError::Malformed(e.to_string()))?;
         let data = notification.data;
+        let dedupe = chrono::Duration::from_std(DEDUPE_WINDOW).unwrap_or_default();
         {
+            // A cheap first filter for redeliveries to this process; the store decides.
             let mut memory = self.memory();
-            let dedupe = chrono::Duration::from_std(DEDUPE_WINDOW).unwrap_or_default();
-            memory.seen.retain(|_, at| now - *at < dedupe);
+            memory
+                .seen
+                .retain(|_, at| now - *at < chrono::Duration::seconds(SEEN_IN_PROCESS_SECONDS));
             if memory.seen.contains_key(&data.id) {
                 return Ok(Received::Duplicate);
             }
-            memory.seen.insert(data.id.clone(), now);
+        }
+        // The first store write, only now that the signature held.
+        let first = self
+            .stores
+            .push
+            .remember_notification(reference, &data.id, now, now + dedupe)
+            .await?;
+        self.memory().seen.insert(data.id.clone(), now);
+        if !first {
+            return Ok(Received::Duplicate);
         }
         if is_ping(&data) {
             tracing::info!(key = %key, webhook = reference, notification = %data.id, "App Store Connect webhook ping received");
@@ -260,6 +275,14 @@ impl PushReceiver {
         if let Err(err) = self.trigger.sweep_key(key).await {
             // Let Apple redeliver: forget the id so the retry is processed.
             self.memory().seen.remove(&data.id);
+            if let Err(forget) = self
+                .stores
+                .push
+                .forget_notification(reference, &data.id)
+                .await
+            {
+                tracing::warn!(key = %key, notification = %data.id, error = %forget, "could not forget a notification whose sweep was not asked for");
+            }
             return Err(ReceiveError::Trigger(err));
         }
         tracing::info!(key = %key, event_type = %event_type, notification = %data.id, "push: one-key sweep requested");
