@@ -122,7 +122,7 @@ fn form_page(
             input type="file" id="private_key" name="private_key" accept=".p8,.json" aria-describedby="private_key-help"
                 aria-invalid=[key_error.as_ref().map(|_| "true")];
             div id="private_key-help" {
-                p.hint { "The AuthKey_<KEYID>.p8 file you downloaded. It is stored encrypted and never shown again." }
+                p.hint { "The AuthKey_<KEYID>.p8 file you downloaded. It is kept only in the secret store and never shown again." }
                 @if let Some(e) = &key_error { p.error id="private_key-error" { (e) } }
             }
             (Field { name: "issuer_id", label: "Issuer ID", kind: "text", value: &entered.issuer_id,
@@ -139,7 +139,7 @@ fn form_page(
                     aria-describedby="service_account-help"
                     aria-invalid=[service_account_error.as_ref().map(|_| "true")];
                 div id="service_account-help" {
-                    p.hint { "The JSON key of the service account you invited in Play Console. It is stored encrypted and never shown again." }
+                    p.hint { "The JSON key of the service account you invited in Play Console. It is kept only in the secret store and never shown again." }
                     @if let Some(e) = &service_account_error { p.error id="service_account-error" { (e) } }
                 }
                 (Field { name: "package_names", label: "Package names", kind: "text", value: &entered.package_names,
