@@ -83,7 +83,11 @@ pub async fn run(apps: usize, events: usize, requests: usize) -> Result<Table, B
             .await
             .map_err(|e| BenchError::setup("writing events", e))?;
     }
-    let members = MemberService::new(services.stores.members.clone(), services.clock.clone());
+    let members = MemberService::new(
+        services.stores.members.clone(),
+        services.stores.sign_in_failures.clone(),
+        services.clock.clone(),
+    );
     let invite = members
         .invite(&team, None)
         .await

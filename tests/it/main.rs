@@ -24,6 +24,7 @@ mod delivery_signing;
 mod delivery_url_validation;
 mod fanout_sqs;
 mod google_play;
+mod invite_links;
 mod lambda_events;
 mod openapi_routes;
 mod push_api;

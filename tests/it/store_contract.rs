@@ -67,6 +67,7 @@ contract!(
     invites_are_used_once_and_members_are_unique_by_email,
     sessions_are_touched_and_deleted,
     push_notifications_are_remembered_once_until_they_expire,
+    sign_in_failures_are_counted_per_name_within_the_window,
 );
 
 fn ok<T>(what: &str, result: StoreResult<T>) -> T {
@@ -1578,4 +1579,77 @@ async fn push_notifications_are_remembered_once_until_they_expire(stores: Stores
         }
     }
     assert_eq!(firsts, 1);
+}
+
+async fn sign_in_failures_are_counted_per_name_within_the_window(stores: Stores) {
+    let account = format!("account-{}", uuid::Uuid::new_v4().simple());
+    let client = format!("client-{}", uuid::Uuid::new_v4().simple());
+    let failures = &stores.sign_in_failures;
+    let window = 15 * 60;
+    // Two failures in the same instant are two failures.
+    for second in [0, 0, 10] {
+        ok(
+            "record",
+            failures
+                .record_sign_in_failure(
+                    &[account.clone(), client.clone()],
+                    at(second),
+                    at(second + window),
+                )
+                .await,
+        );
+    }
+    ok(
+        "record client only",
+        failures
+            .record_sign_in_failure(std::slice::from_ref(&client), at(20), at(20 + window))
+            .await,
+    );
+    let mut seen = ok(
+        "account since before",
+        failures.sign_in_failures_since(&account, at(-1)).await,
+    );
+    seen.sort();
+    assert_eq!(seen, vec![at(0), at(0), at(10)]);
+    assert_eq!(
+        ok(
+            "client since before",
+            failures.sign_in_failures_since(&client, at(-1)).await
+        )
+        .len(),
+        4
+    );
+    // `since` is exclusive: failures at or before it are not returned.
+    assert_eq!(
+        ok(
+            "account since 0",
+            failures.sign_in_failures_since(&account, at(0)).await
+        ),
+        vec![at(10)]
+    );
+    assert!(
+        ok(
+            "other name",
+            failures
+                .sign_in_failures_since(&format!("{account}-other"), at(-1))
+                .await
+        )
+        .is_empty()
+    );
+    // A failure recorded long after the window still counts on its own.
+    ok(
+        "record later",
+        failures
+            .record_sign_in_failure(std::slice::from_ref(&account), at(4000), at(4000 + window))
+            .await,
+    );
+    assert_eq!(
+        ok(
+            "account in the later window",
+            failures
+                .sign_in_failures_since(&account, at(4000 - window))
+                .await
+        ),
+        vec![at(4000)]
+    );
 }

@@ -50,7 +50,8 @@ pub fn api_router(
             allow_private_destinations: services.settings.allow_private_destinations,
         })
         .with_push(services.push.clone())
-        .with_push_receiver_if(services.push_receiver(services.shard_queue.clone())),
+        .with_push_receiver_if(services.push_receiver(services.shard_queue.clone()))
+        .with_public_url(services.settings.public_url.clone()),
     )
 }
 

@@ -4,6 +4,7 @@
 mod codec;
 mod members;
 mod secrets;
+mod sign_in_failures;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -65,7 +66,8 @@ pub async fn aws_stores(sdk_config: &aws_config::SdkConfig, table: &str) -> Stor
         workflows: store.clone(),
         sweeps: store.clone(),
         members: store.clone(),
-        push: store,
+        push: store.clone(),
+        sign_in_failures: store,
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod members;
 mod secrets;
+mod sign_in_failures;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -149,6 +150,16 @@ CREATE TABLE push_notifications (
 ) STRICT;
 CREATE INDEX push_notifications_expiry ON push_notifications (expires_key);
 "#,
+    // 4: failed dashboard sign-ins per hashed throttle name, forgotten after the window.
+    r#"
+CREATE TABLE sign_in_failures (
+    name TEXT NOT NULL,
+    at_key TEXT NOT NULL,
+    forget_key TEXT NOT NULL
+);
+CREATE INDEX sign_in_failures_by_name ON sign_in_failures (name, at_key);
+CREATE INDEX sign_in_failures_expiry ON sign_in_failures (forget_key);
+"#,
 ];
 
 /// SQLite-backed [`TeamStore`], [`KeyStore`], [`DestinationStore`], [`WorkflowStore`] and
@@ -176,7 +187,8 @@ pub fn stores(dir: &Path) -> Result<Stores, EmbeddedError> {
         workflows: store.clone(),
         sweeps: store.clone(),
         members: store.clone(),
-        push: store,
+        push: store.clone(),
+        sign_in_failures: store,
     })
 }
 

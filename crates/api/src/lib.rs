@@ -61,6 +61,9 @@ pub struct ApiState {
     members: MemberService,
     /// App Store Connect webhook deliveries (`None`: push off, the route answers 404).
     push_receiver: Option<shipwatch_service::push::receiver::PushReceiver>,
+    /// `SHIPWATCH_PUBLIC_URL`: the base of the links shipwatch hands out (invites); `None`: the
+    /// request's own host.
+    public_url: Option<Arc<str>>,
 }
 
 impl ApiState {
@@ -75,7 +78,11 @@ impl ApiState {
             allow_private_destinations,
         } = wiring;
         Self {
-            members: MemberService::new(stores.members.clone(), clock.clone()),
+            members: MemberService::new(
+                stores.members.clone(),
+                stores.sign_in_failures.clone(),
+                clock.clone(),
+            ),
             teams: TeamService::new(stores.teams.clone(), clock.clone()),
             keys: KeyService::new(stores.clone(), clock.clone(), validation),
             destinations: DestinationService::new(
@@ -89,7 +96,15 @@ impl ApiState {
             sweeps,
             admin_token_hash: admin_token_hash.into(),
             push_receiver: None,
+            public_url: None,
         }
+    }
+
+    /// Links handed out (invite links) start with `public_url` instead of the request's Host
+    /// header, which a client chooses and a proxy may rewrite.
+    pub fn with_public_url(mut self, public_url: Option<String>) -> Self {
+        self.public_url = public_url.map(Into::into);
+        self
     }
 
     /// Serves `POST /v1/push/apple/{key}/{reference}` through `receiver` (`None`: push off).

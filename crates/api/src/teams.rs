@@ -31,7 +31,8 @@ pub async fn create(
         .invite(&team.id, None)
         .await
         .map_err(|_| ApiError::store_unavailable())?;
-    let invite_url = crate::dashboard::invite_url(&headers, &invite.token);
+    let invite_url =
+        crate::dashboard::invite_url(state.public_url.as_deref(), &headers, &invite.token);
     Ok((
         StatusCode::CREATED,
         Json(

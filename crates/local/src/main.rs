@@ -35,6 +35,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
         let members = shipwatch_service::members::MemberService::new(
             services.stores.members.clone(),
+            services.stores.sign_in_failures.clone(),
             services.clock.clone(),
         );
         let setup = first_run::setup(&teams, &members, services.settings.http_addr).await?;
@@ -63,7 +64,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             allow_private_destinations: services.settings.allow_private_destinations,
         })
         .with_push(services.push.clone())
-        .with_push_receiver_if(services.push_receiver(services.shard_queue.clone())),
+        .with_push_receiver_if(services.push_receiver(services.shard_queue.clone()))
+        .with_public_url(services.settings.public_url.clone()),
     );
     let listener = TcpListener::bind(services.settings.http_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, store = ?services.settings.store,

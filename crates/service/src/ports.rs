@@ -152,6 +152,7 @@ pub struct Stores {
     pub sweeps: std::sync::Arc<dyn SweepStore>,
     pub members: std::sync::Arc<dyn MemberStore>,
     pub push: std::sync::Arc<dyn PushStore>,
+    pub sign_in_failures: std::sync::Arc<dyn SignInFailureStore>,
 }
 
 /// How one send to a destination ended.
@@ -260,4 +261,24 @@ pub trait PushStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Forgets a notification again (its handling failed, so Apple's retry must be processed).
     async fn forget_notification(&self, webhook: &str, data_id: &str) -> StoreResult<()>;
+}
+
+/// Failed dashboard sign-ins, per throttle name (an account or a client, hashed by the caller so
+/// no email or address is stored for it). Held in the store so that every process (each warm
+/// Lambda container) counts the same failures.
+#[async_trait]
+pub trait SignInFailureStore: Send + Sync {
+    /// Records one failure of each of `names` at `at`; the store may forget it from `forget_at` on.
+    async fn record_sign_in_failure(
+        &self,
+        names: &[String],
+        at: DateTime<Utc>,
+        forget_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// The failures of `name` recorded after `since`, in any order.
+    async fn sign_in_failures_since(
+        &self,
+        name: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<DateTime<Utc>>>;
 }

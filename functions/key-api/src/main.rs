@@ -21,6 +21,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         allow_private_destinations: services.settings.allow_private_destinations,
     })
     .with_push(services.push.clone())
-    .with_push_receiver_if(services.push_receiver(services.shard_queue.clone()));
+    .with_push_receiver_if(services.push_receiver(services.shard_queue.clone()))
+    .with_public_url(services.settings.public_url.clone());
     lambda_http::run(shipwatch_api::router(state)).await
 }

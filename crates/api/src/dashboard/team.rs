@@ -17,8 +17,12 @@ pub struct InviteForm {
     csrf: String,
 }
 
-/// The absolute invite URL for `token`, on the host the request came to.
-pub(crate) fn invite_url(headers: &HeaderMap, token: &str) -> String {
+/// The absolute invite URL for `token`: under the configured public URL, else on the host the
+/// request came to.
+pub(crate) fn invite_url(public_url: Option<&str>, headers: &HeaderMap, token: &str) -> String {
+    if let Some(base) = public_url {
+        return format!("{}/invite/{token}", base.trim_end_matches('/'));
+    }
     let scheme = if super::is_https(headers) {
         "https"
     } else {
@@ -84,7 +88,7 @@ pub async fn invite(
     else {
         return page::unavailable();
     };
-    let url = invite_url(&headers, &created.token);
+    let url = invite_url(state.public_url.as_deref(), &headers, &created.token);
     render(
         &state,
         &signed,

@@ -116,7 +116,7 @@ pub struct MemberService {
     members: Arc<dyn MemberStore>,
     clock: Arc<dyn Clock>,
     policy: SessionPolicy,
-    throttle: Arc<SignInThrottle>,
+    throttle: SignInThrottle,
 }
 
 /// Checks an email's shape (one `@`, something on each side, no spaces) and lowercases it.
@@ -156,12 +156,16 @@ pub fn checked_password(password: &str) -> Result<(), MemberError> {
 }
 
 impl MemberService {
-    pub fn new(members: Arc<dyn MemberStore>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        members: Arc<dyn MemberStore>,
+        sign_in_failures: Arc<dyn crate::ports::SignInFailureStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             members,
             clock,
             policy: SessionPolicy::default(),
-            throttle: Arc::new(SignInThrottle::default()),
+            throttle: SignInThrottle::new(sign_in_failures, throttle::SIGN_IN_FAILURES),
         }
     }
 
@@ -263,6 +267,7 @@ impl MemberService {
         let client = format!("client:{client}");
         self.throttle
             .check(&[&account, &client], now)
+            .await?
             .map_err(|wait| MemberError::Throttled {
                 retry_after_seconds: crate::throttle::retry_after_seconds(wait),
             })?;
@@ -279,7 +284,9 @@ impl MemberService {
             }
         };
         let Some(member) = found.filter(|_| verified) else {
-            self.throttle.record_failure(&[&account, &client], now);
+            self.throttle
+                .record_failure(&[&account, &client], now)
+                .await?;
             return Err(MemberError::WrongCredentials);
         };
         let session = self.start_session(&member).await?;
