@@ -362,7 +362,13 @@ async fn measure(options: &PushLatencyOptions, mode: Mode) -> Result<ModeResult,
     let received = receiver
         .wait_for(options.changes, Duration::from_secs(30))
         .await
-        .map_err(|err| BenchError::Invalid(err.to_string()))?;
+        .map_err(|err| {
+            BenchError::Invalid(format!(
+                "{} notifications arrived for {} changes within 30 s of the last sweep",
+                err.received.len(),
+                err.wanted
+            ))
+        })?;
     // Late duplicates would arrive shortly after: give them the chance to show.
     tokio::time::sleep(Duration::from_secs(2)).await;
     watcher.abort();
