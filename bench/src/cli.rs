@@ -11,6 +11,7 @@ use shipwatch_service::config::DEFAULT_SWEEP_CONCURRENCY;
 use crate::BenchError;
 use crate::apps_endpoint::AppsEndpointOptions;
 use crate::planner::PlannerMode;
+use crate::push_latency::PushLatencyOptions;
 use crate::sweep::SweepBenchOptions;
 
 pub const USAGE: &str = "shipwatch-bench <command> [--flag value ...]
@@ -31,6 +32,8 @@ commands (each prints Markdown tables on stdout, progress on stderr):
                 server time to render the overview and the history pages, embedded store
   planner       [--keys 10000,100000,1000000]
                 scheduled sweep shard planning: time and peak memory, paged vs one list
+  push-latency  [--keys 10] [--apps 10] [--changes 100] [--interval-s 60] [--intervals 2] [--seed 11]
+                detection latency, push + polling versus polling only, and ASC requests per change
   criterion-table --dir TARGET/criterion [--since UNIX_SECONDS]
                 the criterion micro-benchmarks saved since then, as one table
 internal (spawned by `sweep`):
@@ -72,6 +75,7 @@ pub enum Command {
         keys: Vec<u64>,
     },
     AppsEndpoint(AppsEndpointOptions),
+    PushLatency(PushLatencyOptions),
     Dashboard {
         apps: usize,
         events: usize,
@@ -252,6 +256,21 @@ pub fn parse(args: &[String]) -> Result<Command, BenchError> {
                 events: flags.one("events", 10_000)?,
                 requests: flags.one("requests", 50)?,
             }
+        }
+        "push-latency" => {
+            let flags = Flags::parse(
+                rest,
+                &["keys", "apps", "changes", "interval-s", "intervals", "seed"],
+            )?;
+            flags.no_positional()?;
+            Command::PushLatency(PushLatencyOptions {
+                keys: flags.one("keys", 10)?,
+                apps_per_key: flags.one("apps", 10)?,
+                changes: flags.one("changes", 100)?,
+                interval: Duration::from_secs(flags.one("interval-s", 60)?),
+                intervals: flags.one("intervals", 2)?,
+                seed: flags.one("seed", 11)?,
+            })
         }
         "planner" => {
             let flags = Flags::parse(rest, &["keys"])?;

@@ -91,6 +91,12 @@ async fn execute(command: Command) -> Result<(), BenchError> {
                 .await?
                 .render()
         ),
+        Command::PushLatency(options) => {
+            println!(
+                "{}",
+                shipwatch_bench::push_latency::run(&options).await?.render()
+            );
+        }
         Command::Planner { keys } => println!("{}", planner::run(&keys)?.render()),
         Command::PlannerRun { keys, mode } => {
             let result = planner::planner_run(keys, mode).await?;
