@@ -66,6 +66,7 @@ contract!(
     concurrent_sweep_commits_store_one_set_of_events,
     invites_are_used_once_and_members_are_unique_by_email,
     sessions_are_touched_and_deleted,
+    api_tokens_are_found_by_hash_listed_by_team_and_revoked,
     push_notifications_are_remembered_once_until_they_expire,
 );
 
@@ -1578,4 +1579,67 @@ async fn push_notifications_are_remembered_once_until_they_expire(stores: Stores
         }
     }
     assert_eq!(firsts, 1);
+}
+
+async fn api_tokens_are_found_by_hash_listed_by_team_and_revoked(stores: Stores) {
+    let members = &stores.members;
+    let (team, other) = (TeamId::generate(), TeamId::generate());
+    let (ci, deploy) = (api_token(&team, "ci", 2), api_token(&team, "deploy", 1));
+    let foreign = api_token(&other, "theirs", 3);
+    for token in [&ci, &deploy, &foreign] {
+        ok("insert api token", members.insert_api_token(token).await);
+    }
+    assert_conflict("same hash again", members.insert_api_token(&ci).await);
+    assert_eq!(
+        ok("find", members.find_api_token(&ci.token_hash).await),
+        Some(ci.clone())
+    );
+    assert_eq!(ok("unknown", members.find_api_token("nope").await), None);
+    assert_eq!(
+        ok("list", members.list_api_tokens(&team).await),
+        vec![deploy.clone(), ci.clone()]
+    );
+
+    // The last use is kept, and shows in the team's list too.
+    assert!(ok(
+        "touch",
+        members.touch_api_token(&ci.token_hash, at(90)).await
+    ));
+    let used = ok("find used", members.find_api_token(&ci.token_hash).await);
+    assert_eq!(used.and_then(|t| t.last_used_at), Some(at(90)));
+    let listed = ok("list used", members.list_api_tokens(&team).await);
+    assert_eq!(listed.get(1).and_then(|t| t.last_used_at), Some(at(90)));
+
+    // Another team cannot revoke it; its own team can, once, and then it is found nowhere.
+    assert!(!ok(
+        "foreign revoke",
+        members.delete_api_token(&other, &ci.id).await
+    ));
+    assert!(ok("find kept", members.find_api_token(&ci.token_hash).await).is_some());
+    assert!(ok("revoke", members.delete_api_token(&team, &ci.id).await));
+    assert!(!ok(
+        "revoke again",
+        members.delete_api_token(&team, &ci.id).await
+    ));
+    assert_eq!(
+        ok("find revoked", members.find_api_token(&ci.token_hash).await),
+        None
+    );
+    assert_eq!(
+        ok("list after", members.list_api_tokens(&team).await),
+        vec![deploy]
+    );
+    // Touching a revoked token does not bring it back.
+    assert!(!ok(
+        "touch revoked",
+        members.touch_api_token(&ci.token_hash, at(200)).await
+    ));
+    assert_eq!(
+        ok("still gone", members.find_api_token(&ci.token_hash).await),
+        None
+    );
+    assert_eq!(
+        ok("other team", members.list_api_tokens(&other).await),
+        vec![foreign]
+    );
 }

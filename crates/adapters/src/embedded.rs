@@ -149,6 +149,17 @@ CREATE TABLE push_notifications (
 ) STRICT;
 CREATE INDEX push_notifications_expiry ON push_notifications (expires_key);
 "#,
+    r#"
+-- Named API tokens members create on /team; looked up by hash on every API request.
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    team_id TEXT NOT NULL,
+    created_key TEXT NOT NULL,
+    body TEXT NOT NULL
+) STRICT;
+CREATE INDEX api_tokens_by_team ON api_tokens (team_id, created_key, id);
+"#,
 ];
 
 /// SQLite-backed [`TeamStore`], [`KeyStore`], [`DestinationStore`], [`WorkflowStore`] and

@@ -54,6 +54,8 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/history", get(notify::history))
         .route("/team", get(team::show))
         .route("/team/invites", post(team::invite))
+        .route("/team/tokens", post(team::create_token))
+        .route("/team/tokens/{id}/revoke", post(team::revoke_token))
         .route("/assets/{name}", get(assets::serve))
 }
 
