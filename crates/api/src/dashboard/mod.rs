@@ -48,6 +48,11 @@ pub(crate) fn routes() -> Router<ApiState> {
         )
         .route("/destinations/{id}/test", post(notify::test_destination))
         .route(
+            "/destinations/{id}/delete",
+            post(notify::delete_destination),
+        )
+        .route("/workflows/{id}/delete", post(notify::delete_workflow))
+        .route(
             "/workflows",
             get(notify::workflows).post(notify::add_workflow),
         )
