@@ -67,6 +67,7 @@ contract!(
     invites_are_used_once_and_members_are_unique_by_email,
     sessions_are_touched_and_deleted,
     api_tokens_are_found_by_hash_listed_by_team_and_revoked,
+    a_destinations_last_outcome_is_kept_newest_and_only_while_it_exists,
     push_notifications_are_remembered_once_until_they_expire,
 );
 
@@ -1641,5 +1642,90 @@ async fn api_tokens_are_found_by_hash_listed_by_team_and_revoked(stores: Stores)
     assert_eq!(
         ok("other team", members.list_api_tokens(&other).await),
         vec![foreign]
+    );
+}
+
+async fn a_destinations_last_outcome_is_kept_newest_and_only_while_it_exists(stores: Stores) {
+    let destinations = &stores.destinations;
+    let (team, other) = (TeamId::generate(), TeamId::generate());
+    let hook = destination(&team, "hook", 1);
+    ok("insert", destinations.insert_destination(&hook).await);
+    let outcome = |seconds, delivered: bool| LastOutcome {
+        at: at(seconds),
+        delivered,
+        http_status: Some(if delivered { 200 } else { 500 }),
+        error: (!delivered).then(|| "the destination answered HTTP 500".to_owned()),
+    };
+    let stored = |d: Option<Destination>| d.and_then(|d| d.last_outcome);
+    assert_eq!(
+        stored(ok(
+            "get",
+            destinations.get_destination(&team, &hook.id).await
+        )),
+        None
+    );
+    let failed = outcome(20, false);
+    assert!(ok(
+        "record",
+        destinations
+            .record_destination_outcome(&team, &hook.id, &failed)
+            .await
+    ));
+    // An older outcome finishing late does not replace the newer one.
+    assert!(ok(
+        "record older",
+        destinations
+            .record_destination_outcome(&team, &hook.id, &outcome(10, true))
+            .await
+    ));
+    assert_eq!(
+        stored(ok(
+            "get",
+            destinations.get_destination(&team, &hook.id).await
+        )),
+        Some(failed)
+    );
+    let delivered = outcome(30, true);
+    ok(
+        "record newer",
+        destinations
+            .record_destination_outcome(&team, &hook.id, &delivered)
+            .await,
+    );
+    let listed = ok("list", destinations.list_destinations(&team).await);
+    assert_eq!(
+        listed.first().and_then(|d| d.last_outcome.clone()),
+        Some(delivered.clone())
+    );
+    // Another team's id changes nothing; a deleted destination is not brought back.
+    assert!(!ok(
+        "foreign",
+        destinations
+            .record_destination_outcome(&other, &hook.id, &outcome(40, false))
+            .await
+    ));
+    assert_eq!(
+        stored(ok(
+            "get",
+            destinations.get_destination(&team, &hook.id).await
+        )),
+        Some(delivered)
+    );
+    assert!(ok(
+        "delete",
+        destinations.delete_destination(&team, &hook.id).await
+    ));
+    assert!(!ok(
+        "gone",
+        destinations
+            .record_destination_outcome(&team, &hook.id, &outcome(50, true))
+            .await
+    ));
+    assert_eq!(
+        ok(
+            "get gone",
+            destinations.get_destination(&team, &hook.id).await
+        ),
+        None
     );
 }

@@ -90,6 +90,7 @@ pub fn destination(team: &TeamId, name: &str, created: i64) -> Destination {
         name: name.to_owned(),
         url_hint: "https://example.com/…/hook".to_owned(),
         created_at: at(created),
+        last_outcome: None,
     }
 }
 

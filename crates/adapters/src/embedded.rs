@@ -605,6 +605,43 @@ impl DestinationStore for EmbeddedStore {
         })
         .await
     }
+
+    async fn record_destination_outcome(
+        &self,
+        team: &TeamId,
+        id: &DestinationId,
+        outcome: &LastOutcome,
+    ) -> StoreResult<bool> {
+        let (team, id, outcome) = (team.0.clone(), id.0.clone(), outcome.clone());
+        self.run(move |c| {
+            let operation = "record destination outcome";
+            // Read and write in one transaction, so two sends finishing together keep the later.
+            let transaction = c.transaction().map_err(sql_error(operation))?;
+            let Some(body) = query_body(
+                &transaction,
+                operation,
+                "SELECT body FROM destinations WHERE id = ?1 AND team_id = ?2",
+                [id.clone(), team],
+            )?
+            else {
+                return Ok(false);
+            };
+            let mut destination: Destination = from_json("destination", &body)?;
+            if outcome.replaces(destination.last_outcome.as_ref()) {
+                destination.last_outcome = Some(outcome);
+                let body = to_json("destination", &destination)?;
+                transaction
+                    .execute(
+                        "UPDATE destinations SET body = ?2 WHERE id = ?1",
+                        params![id, body],
+                    )
+                    .map_err(sql_error(operation))?;
+            }
+            transaction.commit().map_err(sql_error(operation))?;
+            Ok(true)
+        })
+        .await
+    }
 }
 
 #[async_trait]

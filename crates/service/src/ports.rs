@@ -81,6 +81,14 @@ pub trait DestinationStore: Send + Sync {
     ) -> StoreResult<Option<Destination>>;
     async fn list_destinations(&self, team: &TeamId) -> StoreResult<Vec<Destination>>;
     async fn delete_destination(&self, team: &TeamId, id: &DestinationId) -> StoreResult<bool>;
+    /// Stores `outcome` as the destination's last one unless the stored one is newer (sends
+    /// finishing out of order keep the latest). `false` if the destination is gone.
+    async fn record_destination_outcome(
+        &self,
+        team: &TeamId,
+        id: &DestinationId,
+        outcome: &LastOutcome,
+    ) -> StoreResult<bool>;
 }
 
 #[async_trait]

@@ -73,7 +73,11 @@ fn session_item(session: &Session, expires_at: DateTime<Utc>) -> StoreResult<Ite
 }
 
 impl AwsStore {
-    fn put_write(&self, item: Item, condition: Option<&str>) -> StoreResult<TransactWriteItem> {
+    pub(super) fn put_write(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+    ) -> StoreResult<TransactWriteItem> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))

@@ -9,7 +9,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use shipwatch_service::destinations::{DestinationError, NewDestination, NewWorkflow};
 use shipwatch_service::domain::routing::known_event_types;
-use shipwatch_service::model::{DeliveryStatus, DestinationId, WorkflowId};
+use shipwatch_service::model::{DeliveryStatus, DestinationId, LastOutcome, WorkflowId};
 use shipwatch_service::queries::{AppsFilter, HistoryFilter, MAX_APPS_LIMIT};
 
 use super::page::{self, Field, Nav, field_error};
@@ -45,6 +45,23 @@ fn sentence(text: &str) -> String {
     out
 }
 
+/// A destination's last outcome in words: "Delivered (HTTP 200)" or "Failed: ...", and when.
+fn last_outcome(outcome: Option<&LastOutcome>) -> Markup {
+    let Some(o) = outcome else {
+        return html! { "No message sent yet" };
+    };
+    html! {
+        @match (o.delivered, o.http_status, &o.error) {
+            (true, Some(code), _) => { "Delivered (HTTP " (code) ")" }
+            (true, None, _) => { "Delivered" }
+            (false, _, Some(error)) => { "Failed: " (error) }
+            (false, Some(code), None) => { "Failed (HTTP " (code) ")" }
+            (false, None, None) => { "Failed" }
+        }
+        ", " time datetime=(o.at.to_rfc3339()) { (o.at.format("%Y-%m-%d %H:%M:%S UTC")) }
+    }
+}
+
 async fn destinations_page(
     state: &ApiState,
     signed: &Signed,
@@ -68,13 +85,14 @@ async fn destinations_page(
             p.card { "No destinations yet: add the Slack, Discord or Teams channel (or a webhook) to notify." }
         } @else {
             table.stack {
-                thead { tr { th { "Name" } th { "Type" } th { "URL" } th { "Test" } th { "Delete" } } }
+                thead { tr { th { "Name" } th { "Type" } th { "URL" } th { "Last outcome" } th { "Test" } th { "Delete" } } }
                 tbody {
                     @for d in &destinations {
                         tr {
                             td { (d.name) }
                             td { (d.kind.as_str()) }
                             td { code { (d.url_hint) } }
+                            td.outcome { (last_outcome(d.last_outcome.as_ref())) }
                             td {
                                 form method="post" action={"/destinations/" (d.id.0) "/test"} {
                                     input type="hidden" name="csrf" value=(csrf);
