@@ -2,6 +2,7 @@
 //! HTTP on both stores: a POST without the token is refused (403), another team's id is a 404 page,
 //! neither deleting anything; a workflow is deleted alone; a destination is deleted with the
 //! workflows that send to it, as `DELETE /v1/destinations/{id}` does, and the page names them.
+//! Also a destination's last outcome on `/destinations`, kept after a reload.
 
 use serde_json::{Value, json};
 use shipwatch_tests::app::{Backend, TestApp};
@@ -9,7 +10,10 @@ use shipwatch_tests::dashboard_http::DashboardMember;
 use shipwatch_tests::fake_asc::FakeAsc;
 use shipwatch_tests::receiver::Receiver;
 
-shipwatch_tests::on_both_stores!(destinations_and_workflows_are_deleted_from_their_pages);
+shipwatch_tests::on_both_stores!(
+    destinations_and_workflows_are_deleted_from_their_pages,
+    a_test_sends_outcome_stays_on_the_destinations_page,
+);
 
 async fn create(app: &TestApp, token: &str, path: &str, body: Value) -> String {
     let (status, created) = app.post_json(token, path, &body).await;
@@ -114,4 +118,48 @@ async fn destinations_and_workflows_are_deleted_from_their_pages(backend: Backen
         )
         .await;
     assert_eq!(status, 404);
+}
+
+async fn a_test_sends_outcome_stays_on_the_destinations_page(backend: Backend) {
+    let asc = FakeAsc::start().await;
+    let app = TestApp::start(backend, &asc.base_url()).await;
+    let receiver = Receiver::start().await.expect("receiver");
+    let (team, ana) = DashboardMember::new_team(&app, "Acme", "Ana").await;
+    let token = team["token"].as_str().expect("token").to_owned();
+    let hook = destination(&app, &token, &receiver, "releases").await;
+    let csrf = ana.csrf().await;
+    let (_, page) = ana.page("/destinations").await;
+    assert!(page.contains("No message sent yet"));
+
+    receiver.fail_next(1, 503);
+    let (status, _) = ana
+        .post(
+            &format!("/destinations/{hook}/test"),
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, page) = ana.page("/destinations").await;
+    assert!(
+        page.contains("Failed: the destination answered HTTP 503"),
+        "{page}"
+    );
+    assert!(!page.contains("/hook/"), "the URL path on the page");
+
+    let (status, _) = ana
+        .post(
+            &format!("/destinations/{hook}/test"),
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, page) = ana.page("/destinations").await;
+    assert!(
+        page.contains("Delivered (HTTP 200)") && !page.contains("HTTP 503"),
+        "{page}"
+    );
+    let (_, listed) = app.get(&token, "/v1/destinations").await;
+    let outcome = &listed["destinations"][0]["last_outcome"];
+    assert_eq!(outcome["status"], "delivered", "{outcome}");
+    assert_eq!(outcome["http_status"], 200);
 }
