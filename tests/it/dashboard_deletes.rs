@@ -2,7 +2,8 @@
 //! HTTP on both stores: a POST without the token is refused (403), another team's id is a 404 page,
 //! neither deleting anything; a workflow is deleted alone; a destination is deleted with the
 //! workflows that send to it, as `DELETE /v1/destinations/{id}` does, and the page names them.
-//! Also a destination's last outcome on `/destinations`, kept after a reload.
+//! Also a destination's last outcome on `/destinations`, kept after a reload, and the event-type
+//! filter of `/history` in words.
 
 use serde_json::{Value, json};
 use shipwatch_tests::app::{Backend, TestApp};
@@ -13,6 +14,7 @@ use shipwatch_tests::receiver::Receiver;
 shipwatch_tests::on_both_stores!(
     destinations_and_workflows_are_deleted_from_their_pages,
     a_test_sends_outcome_stays_on_the_destinations_page,
+    the_history_filter_names_event_types_in_words,
 );
 
 async fn create(app: &TestApp, token: &str, path: &str, body: Value) -> String {
@@ -162,4 +164,24 @@ async fn a_test_sends_outcome_stays_on_the_destinations_page(backend: Backend) {
     let outcome = &listed["destinations"][0]["last_outcome"];
     assert_eq!(outcome["status"], "delivered", "{outcome}");
     assert_eq!(outcome["http_status"], 200);
+}
+
+async fn the_history_filter_names_event_types_in_words(backend: Backend) {
+    let asc = FakeAsc::start().await;
+    let app = TestApp::start(backend, &asc.base_url()).await;
+    let (_, ana) = DashboardMember::new_team(&app, "Acme", "Ana").await;
+    let (status, page) = ana
+        .page("/history?type=shipwatch.build.processing_state_changed")
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(
+            "<option value=\"shipwatch.app_version.state_changed\">App version state changed</option>"
+        ),
+        "{page}"
+    );
+    assert!(page.contains(
+        "<option value=\"shipwatch.build.processing_state_changed\" selected>Build processing state changed</option>"
+    ));
+    assert!(!page.contains(">shipwatch.app_version.state_changed<"));
 }

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use maud::{Markup, html};
 use shipwatch_service::destinations::{DestinationError, NewDestination, NewWorkflow};
+use shipwatch_service::domain::event_labels::event_type_label;
 use shipwatch_service::domain::routing::known_event_types;
 use shipwatch_service::model::{DeliveryStatus, DestinationId, LastOutcome, WorkflowId};
 use shipwatch_service::queries::{AppsFilter, HistoryFilter, MAX_APPS_LIMIT};
@@ -531,7 +532,7 @@ pub async fn history(
             label for="type" { "Event type" }
             select id="type" name="type" {
                 option value="" { "All event types" }
-                @for t in known_event_types() { option value=(t) selected[params.event_type == *t] { (t) } }
+                @for t in known_event_types() { option value=(t) selected[params.event_type == *t] { (event_type_label(t)) } }
             }
             @if let Some(e) = &filter_error { p.error id="type-error" { (e) } }
             (Field { name: "app", label: "App ID", kind: "text", value: &params.app, hint: Some("The app's Apple ID, to see one app only."),
