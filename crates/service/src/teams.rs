@@ -83,8 +83,11 @@ impl TeamService {
             return Ok(None);
         }
         let now = self.clock.now();
-        if last_used_is_due(&api_token, now) {
-            self.api_tokens.touch_api_token(&hash, now).await?;
+        // The last use is for display only: failing to record it must not refuse the request.
+        if last_used_is_due(&api_token, now)
+            && let Err(err) = self.api_tokens.touch_api_token(&hash, now).await
+        {
+            tracing::warn!(error = %err, token = %api_token.id, "could not record an api token's use");
         }
         self.get(&api_token.team_id).await
     }
