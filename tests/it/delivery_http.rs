@@ -36,6 +36,7 @@ fn destination(kind: DestinationKind) -> Destination {
         name: "ops".into(),
         url_hint: "hint".into(),
         created_at: Utc::now(),
+        last_outcome: None,
     }
 }
 

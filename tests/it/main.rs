@@ -18,6 +18,8 @@ mod asc_spec;
 mod asc_tokens;
 mod asc_webhooks;
 mod dashboard_browser;
+mod dashboard_deletes;
+mod dashboard_tokens;
 mod delivery_http;
 mod delivery_render_golden;
 mod delivery_signing;

@@ -66,6 +66,8 @@ contract!(
     concurrent_sweep_commits_store_one_set_of_events,
     invites_are_used_once_and_members_are_unique_by_email,
     sessions_are_touched_and_deleted,
+    api_tokens_are_found_by_hash_listed_by_team_and_revoked,
+    a_destinations_last_outcome_is_kept_newest_and_only_while_it_exists,
     push_notifications_are_remembered_once_until_they_expire,
     sign_in_failures_are_counted_per_name_within_the_window,
 );
@@ -1651,5 +1653,153 @@ async fn sign_in_failures_are_counted_per_name_within_the_window(stores: Stores)
                 .await
         ),
         vec![at(4000)]
+    );
+}
+
+async fn api_tokens_are_found_by_hash_listed_by_team_and_revoked(stores: Stores) {
+    let members = &stores.members;
+    let (team, other) = (TeamId::generate(), TeamId::generate());
+    let (ci, deploy) = (api_token(&team, "ci", 2), api_token(&team, "deploy", 1));
+    let foreign = api_token(&other, "theirs", 3);
+    for token in [&ci, &deploy, &foreign] {
+        ok("insert api token", members.insert_api_token(token).await);
+    }
+    assert_conflict("same hash again", members.insert_api_token(&ci).await);
+    assert_eq!(
+        ok("find", members.find_api_token(&ci.token_hash).await),
+        Some(ci.clone())
+    );
+    assert_eq!(ok("unknown", members.find_api_token("nope").await), None);
+    assert_eq!(
+        ok("list", members.list_api_tokens(&team).await),
+        vec![deploy.clone(), ci.clone()]
+    );
+
+    // The last use is kept, and shows in the team's list too.
+    assert!(ok(
+        "touch",
+        members.touch_api_token(&ci.token_hash, at(90)).await
+    ));
+    let used = ok("find used", members.find_api_token(&ci.token_hash).await);
+    assert_eq!(used.and_then(|t| t.last_used_at), Some(at(90)));
+    let listed = ok("list used", members.list_api_tokens(&team).await);
+    assert_eq!(listed.get(1).and_then(|t| t.last_used_at), Some(at(90)));
+
+    // Another team cannot revoke it; its own team can, once, and then it is found nowhere.
+    assert!(!ok(
+        "foreign revoke",
+        members.delete_api_token(&other, &ci.id).await
+    ));
+    assert!(ok("find kept", members.find_api_token(&ci.token_hash).await).is_some());
+    assert!(ok("revoke", members.delete_api_token(&team, &ci.id).await));
+    assert!(!ok(
+        "revoke again",
+        members.delete_api_token(&team, &ci.id).await
+    ));
+    assert_eq!(
+        ok("find revoked", members.find_api_token(&ci.token_hash).await),
+        None
+    );
+    assert_eq!(
+        ok("list after", members.list_api_tokens(&team).await),
+        vec![deploy]
+    );
+    // Touching a revoked token does not bring it back.
+    assert!(!ok(
+        "touch revoked",
+        members.touch_api_token(&ci.token_hash, at(200)).await
+    ));
+    assert_eq!(
+        ok("still gone", members.find_api_token(&ci.token_hash).await),
+        None
+    );
+    assert_eq!(
+        ok("other team", members.list_api_tokens(&other).await),
+        vec![foreign]
+    );
+}
+
+async fn a_destinations_last_outcome_is_kept_newest_and_only_while_it_exists(stores: Stores) {
+    let destinations = &stores.destinations;
+    let (team, other) = (TeamId::generate(), TeamId::generate());
+    let hook = destination(&team, "hook", 1);
+    ok("insert", destinations.insert_destination(&hook).await);
+    let outcome = |seconds, delivered: bool| LastOutcome {
+        at: at(seconds),
+        delivered,
+        http_status: Some(if delivered { 200 } else { 500 }),
+        error: (!delivered).then(|| "the destination answered HTTP 500".to_owned()),
+    };
+    let stored = |d: Option<Destination>| d.and_then(|d| d.last_outcome);
+    assert_eq!(
+        stored(ok(
+            "get",
+            destinations.get_destination(&team, &hook.id).await
+        )),
+        None
+    );
+    let failed = outcome(20, false);
+    assert!(ok(
+        "record",
+        destinations
+            .record_destination_outcome(&team, &hook.id, &failed)
+            .await
+    ));
+    // An older outcome finishing late does not replace the newer one.
+    assert!(ok(
+        "record older",
+        destinations
+            .record_destination_outcome(&team, &hook.id, &outcome(10, true))
+            .await
+    ));
+    assert_eq!(
+        stored(ok(
+            "get",
+            destinations.get_destination(&team, &hook.id).await
+        )),
+        Some(failed)
+    );
+    let delivered = outcome(30, true);
+    ok(
+        "record newer",
+        destinations
+            .record_destination_outcome(&team, &hook.id, &delivered)
+            .await,
+    );
+    let listed = ok("list", destinations.list_destinations(&team).await);
+    assert_eq!(
+        listed.first().and_then(|d| d.last_outcome.clone()),
+        Some(delivered.clone())
+    );
+    // Another team's id changes nothing; a deleted destination is not brought back.
+    assert!(!ok(
+        "foreign",
+        destinations
+            .record_destination_outcome(&other, &hook.id, &outcome(40, false))
+            .await
+    ));
+    assert_eq!(
+        stored(ok(
+            "get",
+            destinations.get_destination(&team, &hook.id).await
+        )),
+        Some(delivered)
+    );
+    assert!(ok(
+        "delete",
+        destinations.delete_destination(&team, &hook.id).await
+    ));
+    assert!(!ok(
+        "gone",
+        destinations
+            .record_destination_outcome(&team, &hook.id, &outcome(50, true))
+            .await
+    ));
+    assert_eq!(
+        ok(
+            "get gone",
+            destinations.get_destination(&team, &hook.id).await
+        ),
+        None
     );
 }

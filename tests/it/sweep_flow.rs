@@ -379,6 +379,18 @@ impl World {
         }
     }
 
+    /// The `last_outcome` of the team's one destination, as `GET /v1/destinations` shows it.
+    async fn last_outcome(&self) -> Value {
+        let (status, listed) = self.app.get(&self.team.token, "/v1/destinations").await;
+        assert_eq!(status, 200, "{listed}");
+        let outcome = listed["destinations"][0]["last_outcome"].clone();
+        assert!(
+            !outcome.to_string().contains(&self.hook_path),
+            "the URL in the outcome"
+        );
+        outcome
+    }
+
     /// Neither the destination's URL path nor its signing secret was ever logged.
     fn assert_no_destination_secret_logged(&self) {
         let logs = shipwatch_tests::logs::captured();
@@ -645,6 +657,13 @@ async fn failing_receiver_is_retried_across_sweeps_with_the_same_webhook_id(
     world.advance(60);
     let first = sweeper.run().await;
     assert_eq!((first.events, first.delivery_attempts), (1, 1));
+    // The outbox's attempt is the destination's last outcome.
+    let failed = world.last_outcome().await;
+    assert_eq!(
+        (&failed["status"], &failed["http_status"]),
+        (&json!("failed"), &json!(500)),
+        "{failed}"
+    );
 
     // Not due yet: the first backoff is 5 s, the second 30 s.
     world.advance(2);
@@ -676,6 +695,14 @@ async fn failing_receiver_is_retried_across_sweeps_with_the_same_webhook_id(
     assert_eq!(delivery.status, DeliveryStatus::Delivered);
     let codes: Vec<Option<u16>> = delivery.attempts.iter().map(|a| a.status_code).collect();
     assert_eq!(codes, [Some(500), Some(500), Some(200)]);
+    let delivered = world.last_outcome().await;
+    assert_eq!(
+        (&delivered["status"], &delivered["http_status"]),
+        (&json!("delivered"), &json!(200)),
+        "{delivered}"
+    );
+    let at: Option<DateTime<Utc>> = delivered["at"].as_str().and_then(|at| at.parse().ok());
+    assert_eq!(at, Some(delivery.attempts[2].at));
     world.assert_every_asc_request_was_valid(&[]);
     Ok(())
 }

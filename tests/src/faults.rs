@@ -116,6 +116,16 @@ impl DestinationStore for FaultyDestinations {
         fail_if(&self.faults.destination_delete, "delete_destination")?;
         self.inner.delete_destination(team, id).await
     }
+    async fn record_destination_outcome(
+        &self,
+        team: &TeamId,
+        id: &DestinationId,
+        outcome: &shipwatch_service::model::LastOutcome,
+    ) -> StoreResult<bool> {
+        self.inner
+            .record_destination_outcome(team, id, outcome)
+            .await
+    }
 }
 
 /// `stores` with its key, secret and destination stores wrapped; the other stores are untouched.

@@ -1,4 +1,5 @@
 pub mod app;
+pub mod dashboard_http;
 pub mod fake_asc;
 pub mod fake_google_play;
 pub mod faults;

@@ -90,6 +90,7 @@ pub fn destination(team: &TeamId, name: &str, created: i64) -> Destination {
         name: name.to_owned(),
         url_hint: "https://example.com/…/hook".to_owned(),
         created_at: at(created),
+        last_outcome: None,
     }
 }
 
@@ -279,5 +280,26 @@ pub fn session(
         csrf_token: uuid::Uuid::new_v4().simple().to_string(),
         created_at: at(started),
         last_seen_at: at(started),
+    }
+}
+
+/// A named API token of `team` called `name`, created at `at(created)`.
+pub fn api_token(
+    team: &TeamId,
+    name: &str,
+    created: i64,
+) -> shipwatch_service::api_tokens::ApiToken {
+    shipwatch_service::api_tokens::ApiToken {
+        id: shipwatch_service::api_tokens::ApiTokenId::generate(),
+        team_id: team.clone(),
+        name: name.to_owned(),
+        token_hash: format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ),
+        created_by: shipwatch_service::members::MemberId::generate(),
+        created_at: at(created),
+        last_used_at: None,
     }
 }

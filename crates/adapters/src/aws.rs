@@ -985,6 +985,34 @@ impl DestinationStore for AwsStore {
         )
         .await
     }
+
+    async fn record_destination_outcome(
+        &self,
+        team: &TeamId,
+        id: &DestinationId,
+        outcome: &LastOutcome,
+    ) -> StoreResult<bool> {
+        let Some(mut destination) = self.get_destination(team, id).await? else {
+            return Ok(false);
+        };
+        if !outcome.replaces(destination.last_outcome.as_ref()) {
+            return Ok(true);
+        }
+        destination.last_outcome = Some(outcome.clone());
+        // Only while it exists: a deletion in between must not bring the destination back.
+        let write = self.put_write(
+            destination_item(&destination)?,
+            Some("attribute_exists(pk)"),
+        )?;
+        match self
+            .transact("record destination outcome", vec![write])
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
 }
 
 #[async_trait]

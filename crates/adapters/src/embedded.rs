@@ -150,7 +150,18 @@ CREATE TABLE push_notifications (
 ) STRICT;
 CREATE INDEX push_notifications_expiry ON push_notifications (expires_key);
 "#,
-    // 4: failed dashboard sign-ins per hashed throttle name, forgotten after the window.
+    r#"
+-- Named API tokens members create on /team; looked up by hash on every API request.
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    team_id TEXT NOT NULL,
+    created_key TEXT NOT NULL,
+    body TEXT NOT NULL
+) STRICT;
+CREATE INDEX api_tokens_by_team ON api_tokens (team_id, created_key, id);
+"#,
+    // 5: failed dashboard sign-ins per hashed throttle name, forgotten after the window.
     r#"
 CREATE TABLE sign_in_failures (
     name TEXT NOT NULL,
@@ -603,6 +614,43 @@ impl DestinationStore for EmbeddedStore {
                 )
                 .map_err(sql_error("delete destination"))?;
             Ok(deleted == 1)
+        })
+        .await
+    }
+
+    async fn record_destination_outcome(
+        &self,
+        team: &TeamId,
+        id: &DestinationId,
+        outcome: &LastOutcome,
+    ) -> StoreResult<bool> {
+        let (team, id, outcome) = (team.0.clone(), id.0.clone(), outcome.clone());
+        self.run(move |c| {
+            let operation = "record destination outcome";
+            // Read and write in one transaction, so two sends finishing together keep the later.
+            let transaction = c.transaction().map_err(sql_error(operation))?;
+            let Some(body) = query_body(
+                &transaction,
+                operation,
+                "SELECT body FROM destinations WHERE id = ?1 AND team_id = ?2",
+                [id.clone(), team],
+            )?
+            else {
+                return Ok(false);
+            };
+            let mut destination: Destination = from_json("destination", &body)?;
+            if outcome.replaces(destination.last_outcome.as_ref()) {
+                destination.last_outcome = Some(outcome);
+                let body = to_json("destination", &destination)?;
+                transaction
+                    .execute(
+                        "UPDATE destinations SET body = ?2 WHERE id = ?1",
+                        params![id, body],
+                    )
+                    .map_err(sql_error(operation))?;
+            }
+            transaction.commit().map_err(sql_error(operation))?;
+            Ok(true)
         })
         .await
     }

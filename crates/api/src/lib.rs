@@ -23,6 +23,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{Method, StatusCode};
 use axum::routing::{MethodRouter, get, post};
+use shipwatch_service::api_tokens::ApiTokenService;
 use shipwatch_service::destinations::DestinationService;
 use shipwatch_service::keys::{KeyService, ValidationTrigger};
 use shipwatch_service::members::MemberService;
@@ -59,6 +60,7 @@ pub struct ApiState {
     sweeps: Arc<dyn SweepRunner>,
     admin_token_hash: Arc<str>,
     members: MemberService,
+    api_tokens: ApiTokenService,
     /// App Store Connect webhook deliveries (`None`: push off, the route answers 404).
     push_receiver: Option<shipwatch_service::push::receiver::PushReceiver>,
     /// `SHIPWATCH_PUBLIC_URL`: the base of the links shipwatch hands out (invites); `None`: the
@@ -83,7 +85,8 @@ impl ApiState {
                 stores.sign_in_failures.clone(),
                 clock.clone(),
             ),
-            teams: TeamService::new(stores.teams.clone(), clock.clone()),
+            api_tokens: ApiTokenService::new(stores.members.clone(), clock.clone()),
+            teams: TeamService::new(stores.teams.clone(), stores.members.clone(), clock.clone()),
             keys: KeyService::new(stores.clone(), clock.clone(), validation),
             destinations: DestinationService::new(
                 stores.clone(),

@@ -93,9 +93,20 @@ pub struct DestinationView {
     pub name: String,
     pub url_hint: String,
     pub created_at: DateTime<Utc>,
+    /// How the latest send to it ended (`null` before the first).
+    pub last_outcome: Option<LastOutcomeView>,
     /// Shown once, in the answer to the creation of a webhook destination.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signing_secret: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct LastOutcomeView {
+    /// `delivered` or `failed`.
+    pub status: &'static str,
+    pub at: DateTime<Utc>,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
 }
 
 impl From<&Destination> for DestinationView {
@@ -106,6 +117,12 @@ impl From<&Destination> for DestinationView {
             name: d.name.clone(),
             url_hint: d.url_hint.clone(),
             created_at: d.created_at,
+            last_outcome: d.last_outcome.as_ref().map(|o| LastOutcomeView {
+                status: if o.delivered { "delivered" } else { "failed" },
+                at: o.at,
+                http_status: o.http_status,
+                error: o.error.clone(),
+            }),
             signing_secret: None,
         }
     }

@@ -31,6 +31,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         // First start: a default team and the one-time link to its dashboard, printed once.
         let teams = shipwatch_service::teams::TeamService::new(
             services.stores.teams.clone(),
+            services.stores.members.clone(),
             services.clock.clone(),
         );
         let members = shipwatch_service::members::MemberService::new(

@@ -11,8 +11,8 @@ use crate::domain::routing::{ALL, is_known_event_type};
 use crate::domain::signing::generate_signing_secret;
 use crate::model::{
     DeliveryAttempt, DeliveryId, DeliveryRecord, DeliveryStatus, Destination, DestinationId,
-    DestinationKind, DestinationSecrets, EventRecord, SecretName, SecretValue, Team, Workflow,
-    WorkflowId,
+    DestinationKind, DestinationSecrets, EventRecord, LastOutcome, SecretName, SecretValue, Team,
+    Workflow, WorkflowId,
 };
 use crate::names::{InvalidName, checked_name};
 use crate::ports::{Deliverer, StoreError, Stores};
@@ -132,6 +132,7 @@ impl DestinationService {
             name,
             url_hint: url_hint(&url),
             created_at: self.clock.now(),
+            last_outcome: None,
         };
         let secrets = DestinationSecrets {
             url: url.to_string(),
@@ -259,6 +260,10 @@ impl DestinationService {
         self.stores
             .sweeps
             .append_events(std::slice::from_ref(&event), &[delivery])
+            .await?;
+        self.stores
+            .destinations
+            .record_destination_outcome(&team.id, &destination.id, &LastOutcome::of(&attempt))
             .await?;
         Ok(TestOutcome { event, attempt })
     }

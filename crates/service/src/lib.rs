@@ -2,6 +2,7 @@
 //! functions, the HTTP API and the dashboard run. Nothing here knows HTTP routes, statuses or bodies.
 
 pub mod accounts;
+pub mod api_tokens;
 pub mod auth;
 pub mod config;
 pub mod destinations;

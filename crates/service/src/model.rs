@@ -387,6 +387,35 @@ pub struct Destination {
     /// What responses show of the URL, e.g. `https://hooks.slack.com/…/abcd`.
     pub url_hint: String,
     pub created_at: DateTime<Utc>,
+    /// How the latest send to it ended (a test or a delivery), absent until the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_outcome: Option<LastOutcome>,
+}
+
+/// How one send to a destination ended, as its page shows it: no URL, no response body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastOutcome {
+    pub at: DateTime<Utc>,
+    pub delivered: bool,
+    pub http_status: Option<u16>,
+    /// The failure in words (the attempt's error, which never holds the URL).
+    pub error: Option<String>,
+}
+
+impl LastOutcome {
+    pub fn of(attempt: &DeliveryAttempt) -> Self {
+        Self {
+            at: attempt.at,
+            delivered: attempt.error.is_none(),
+            http_status: attempt.status_code,
+            error: attempt.error.clone(),
+        }
+    }
+
+    /// Whether this outcome should replace `stored`: it is not older (ties: the later write wins).
+    pub fn replaces(&self, stored: Option<&LastOutcome>) -> bool {
+        stored.is_none_or(|stored| self.at >= stored.at)
+    }
 }
 
 /// The secret half of a destination.
@@ -582,4 +611,31 @@ pub struct PushWebhook {
     pub app_id: String,
     /// Apple's id of the webhook.
     pub webhook_id: String,
+}
+
+#[cfg(test)]
+mod last_outcome_tests {
+    use super::*;
+
+    #[test]
+    fn an_outcome_replaces_none_and_older_ones_only() {
+        let at = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap_or_default();
+        let outcome = |s| LastOutcome {
+            at: at(s),
+            delivered: true,
+            http_status: Some(200),
+            error: None,
+        };
+        assert!(outcome(5).replaces(None));
+        assert!(outcome(5).replaces(Some(&outcome(4))));
+        assert!(outcome(5).replaces(Some(&outcome(5))));
+        assert!(!outcome(5).replaces(Some(&outcome(6))));
+        let failed = LastOutcome::of(&DeliveryAttempt {
+            at: at(1),
+            status_code: Some(500),
+            error: Some("the destination answered HTTP 500".into()),
+            duration_ms: 3,
+        });
+        assert!(!failed.delivered && failed.http_status == Some(500));
+    }
 }

@@ -81,6 +81,14 @@ pub trait DestinationStore: Send + Sync {
     ) -> StoreResult<Option<Destination>>;
     async fn list_destinations(&self, team: &TeamId) -> StoreResult<Vec<Destination>>;
     async fn delete_destination(&self, team: &TeamId, id: &DestinationId) -> StoreResult<bool>;
+    /// Stores `outcome` as the destination's last one unless the stored one is newer (sends
+    /// finishing out of order keep the latest). `false` if the destination is gone.
+    async fn record_destination_outcome(
+        &self,
+        team: &TeamId,
+        id: &DestinationId,
+        outcome: &LastOutcome,
+    ) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -242,6 +250,24 @@ pub trait MemberStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// `false` if it was already gone.
     async fn delete_session(&self, id_hash: &str) -> StoreResult<bool>;
+    /// Stores a named API token; [`StoreError::Conflict`] if its hash or id is already stored.
+    async fn insert_api_token(&self, token: &crate::api_tokens::ApiToken) -> StoreResult<()>;
+    /// The API token with this hash, whatever its team (one key lookup).
+    async fn find_api_token(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<crate::api_tokens::ApiToken>>;
+    /// The team's API tokens, oldest first.
+    async fn list_api_tokens(&self, team: &TeamId)
+    -> StoreResult<Vec<crate::api_tokens::ApiToken>>;
+    /// Removes the token if it belongs to `team`; `false` if there is no such token of the team.
+    async fn delete_api_token(
+        &self,
+        team: &TeamId,
+        id: &crate::api_tokens::ApiTokenId,
+    ) -> StoreResult<bool>;
+    /// Sets `last_used_at` of an existing token (never brings a revoked one back); `false` if gone.
+    async fn touch_api_token(&self, token_hash: &str, at: DateTime<Utc>) -> StoreResult<bool>;
 }
 
 /// What the push receiver remembers across processes: the `data.id`s of App Store Connect

@@ -2,11 +2,14 @@
 //! `MEMBER#<id>`/`MEMBER` (the member), `EMAIL#<email>`/`EMAIL` (uniqueness guard naming the
 //! member), `TEAM#<team>`/`MEMBER#<id>` (the team's list, a copy of the body),
 //! `INVITE#<hash>`/`INVITE` and `SESSION#<hash>`/`SESSION`, the last two with the table's TTL
-//! attribute `ttl` (epoch seconds), so DynamoDB forgets them on its own.
+//! attribute `ttl` (epoch seconds), so DynamoDB forgets them on its own. Named API tokens:
+//! `APITOKEN#<hash>`/`APITOKEN` (what a request looks up, one GetItem) and
+//! `TEAM#<team>`/`APITOKEN#<id>` (the team's list, a copy of the body), written together.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
+use shipwatch_service::api_tokens::{ApiToken, ApiTokenId};
 use shipwatch_service::members::{Invite, Member, MemberId, Session};
 use shipwatch_service::model::TeamId;
 use shipwatch_service::ports::{MemberStore, StoreError, StoreResult};
@@ -22,6 +25,27 @@ const EMAIL_SK: &str = "EMAIL";
 const INVITE_SK: &str = "INVITE";
 const SESSION_SK: &str = "SESSION";
 const TEAM_MEMBER_PREFIX: &str = "MEMBER#";
+const API_TOKEN_SK: &str = "APITOKEN";
+const TEAM_API_TOKEN_PREFIX: &str = "APITOKEN#";
+
+fn api_token_pk(hash: &str) -> String {
+    format!("APITOKEN#{hash}")
+}
+fn team_api_token_sk(id: &str) -> String {
+    format!("{TEAM_API_TOKEN_PREFIX}{id}")
+}
+
+/// The lookup item and the team's list item of `token`.
+fn api_token_items(token: &ApiToken) -> StoreResult<(Item, Item)> {
+    let json = to_json("api token", token)?;
+    let mut main = primary_key(api_token_pk(&token.token_hash), API_TOKEN_SK);
+    main.insert(ENTITY.into(), s("api_token"));
+    main.insert(BODY.into(), s(json.clone()));
+    let mut listed = primary_key(keys::team(&token.team_id.0), team_api_token_sk(&token.id.0));
+    listed.insert(ENTITY.into(), s("team_api_token"));
+    listed.insert(BODY.into(), s(json));
+    Ok((main, listed))
+}
 
 fn member_pk(id: &str) -> String {
     format!("MEMBER#{id}")
@@ -49,7 +73,11 @@ fn session_item(session: &Session, expires_at: DateTime<Utc>) -> StoreResult<Ite
 }
 
 impl AwsStore {
-    fn put_write(&self, item: Item, condition: Option<&str>) -> StoreResult<TransactWriteItem> {
+    pub(super) fn put_write(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+    ) -> StoreResult<TransactWriteItem> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -174,5 +202,67 @@ impl MemberStore for AwsStore {
     async fn delete_session(&self, id_hash: &str) -> StoreResult<bool> {
         self.delete_item("delete session", session_pk(id_hash), SESSION_SK.to_owned())
             .await
+    }
+
+    async fn insert_api_token(&self, token: &ApiToken) -> StoreResult<()> {
+        let (main, listed) = api_token_items(token)?;
+        let writes = vec![self.put_if_absent(main)?, self.put_if_absent(listed)?];
+        self.transact("insert api token", writes).await
+    }
+
+    async fn find_api_token(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
+        self.get_item("find api token", api_token_pk(token_hash), API_TOKEN_SK)
+            .await?
+            .map(|item| body("api token", &item))
+            .transpose()
+    }
+
+    async fn list_api_tokens(&self, team: &TeamId) -> StoreResult<Vec<ApiToken>> {
+        self.list_team_records(
+            "list api tokens",
+            team,
+            TEAM_API_TOKEN_PREFIX,
+            |t: &ApiToken| (t.created_at, t.id.0.clone()),
+        )
+        .await
+    }
+
+    async fn delete_api_token(&self, team: &TeamId, id: &ApiTokenId) -> StoreResult<bool> {
+        // The team's list item is keyed by team, so another team's id finds nothing here.
+        let Some(listed) = self
+            .get_item(
+                "delete api token",
+                keys::team(&team.0),
+                &team_api_token_sk(&id.0),
+            )
+            .await?
+        else {
+            return Ok(false);
+        };
+        let token: ApiToken = body("api token", &listed)?;
+        let writes = vec![
+            self.delete_write(api_token_pk(&token.token_hash), API_TOKEN_SK)?,
+            self.delete_write(keys::team(&team.0), &team_api_token_sk(&id.0))?,
+        ];
+        self.transact("delete api token", writes).await?;
+        Ok(true)
+    }
+
+    async fn touch_api_token(&self, token_hash: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let Some(mut token) = self.find_api_token(token_hash).await? else {
+            return Ok(false);
+        };
+        token.last_used_at = Some(at);
+        let (main, listed) = api_token_items(&token)?;
+        // Only while both still exist: a revocation in between must not bring the token back.
+        let writes = vec![
+            self.put_write(main, Some("attribute_exists(pk)"))?,
+            self.put_write(listed, Some("attribute_exists(pk)"))?,
+        ];
+        match self.transact("touch api token", writes).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! [`MemberStore`] on SQLite: `members` (email unique), `invites`, `sessions` (with the time the
-//! session expires, so expired rows are swept out as new ones come in).
+//! session expires, so expired rows are swept out as new ones come in), `api_tokens` (hash unique).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
+use shipwatch_service::api_tokens::{ApiToken, ApiTokenId};
 use shipwatch_service::members::{Invite, Member, MemberId, Session};
 use shipwatch_service::model::TeamId;
 use shipwatch_service::ports::{MemberStore, StoreError, StoreResult};
@@ -186,5 +187,87 @@ impl MemberStore for EmbeddedStore {
             })
             .await?;
         Ok(removed > 0)
+    }
+
+    async fn insert_api_token(&self, token: &ApiToken) -> StoreResult<()> {
+        let body = to_json("api token", token)?;
+        let row = (
+            token.id.0.clone(),
+            token.token_hash.clone(),
+            token.team_id.0.clone(),
+            time_key(token.created_at),
+        );
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO api_tokens (id, token_hash, team_id, created_key, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![row.0, row.1, row.2, row.3, body],
+            )
+            .map_err(sql_error("insert api token"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_api_token(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
+        let hash = token_hash.to_owned();
+        let body = self
+            .run(move |c| {
+                query_body(
+                    c,
+                    "find api token",
+                    "SELECT body FROM api_tokens WHERE token_hash = ?1",
+                    [hash],
+                )
+            })
+            .await?;
+        body.map(|b| from_json("api token", &b)).transpose()
+    }
+
+    async fn list_api_tokens(&self, team: &TeamId) -> StoreResult<Vec<ApiToken>> {
+        let team = team.0.clone();
+        let bodies = self
+            .run(move |c| {
+                query_bodies(
+                    c,
+                    "list api tokens",
+                    "SELECT body FROM api_tokens WHERE team_id = ?1 ORDER BY created_key, id",
+                    [team],
+                )
+            })
+            .await?;
+        decode_rows("api token", bodies)
+    }
+
+    async fn delete_api_token(&self, team: &TeamId, id: &ApiTokenId) -> StoreResult<bool> {
+        let (team, id) = (team.0.clone(), id.0.clone());
+        let removed = self
+            .run(move |c| {
+                c.execute(
+                    "DELETE FROM api_tokens WHERE id = ?1 AND team_id = ?2",
+                    params![id, team],
+                )
+                .map_err(sql_error("delete api token"))
+            })
+            .await?;
+        Ok(removed > 0)
+    }
+
+    async fn touch_api_token(&self, token_hash: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let Some(mut token) = self.find_api_token(token_hash).await? else {
+            return Ok(false);
+        };
+        token.last_used_at = Some(at);
+        let body = to_json("api token", &token)?;
+        let hash = token_hash.to_owned();
+        let changed = self
+            .run(move |c| {
+                c.execute(
+                    "UPDATE api_tokens SET body = ?2 WHERE token_hash = ?1",
+                    params![hash, body],
+                )
+                .map_err(sql_error("touch api token"))
+            })
+            .await?;
+        Ok(changed > 0)
     }
 }

@@ -48,12 +48,19 @@ pub(crate) fn routes() -> Router<ApiState> {
         )
         .route("/destinations/{id}/test", post(notify::test_destination))
         .route(
+            "/destinations/{id}/delete",
+            post(notify::delete_destination),
+        )
+        .route("/workflows/{id}/delete", post(notify::delete_workflow))
+        .route(
             "/workflows",
             get(notify::workflows).post(notify::add_workflow),
         )
         .route("/history", get(notify::history))
         .route("/team", get(team::show))
         .route("/team/invites", post(team::invite))
+        .route("/team/tokens", post(team::create_token))
+        .route("/team/tokens/{id}/revoke", post(team::revoke_token))
         .route("/assets/{name}", get(assets::serve))
 }
 

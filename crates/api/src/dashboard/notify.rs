@@ -8,8 +8,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use maud::{Markup, html};
 use shipwatch_service::destinations::{DestinationError, NewDestination, NewWorkflow};
+use shipwatch_service::domain::event_labels::event_type_label;
 use shipwatch_service::domain::routing::known_event_types;
-use shipwatch_service::model::{DeliveryStatus, DestinationId};
+use shipwatch_service::model::{DeliveryStatus, DestinationId, LastOutcome, WorkflowId};
 use shipwatch_service::queries::{AppsFilter, HistoryFilter, MAX_APPS_LIMIT};
 
 use super::page::{self, Field, Nav, field_error};
@@ -45,6 +46,23 @@ fn sentence(text: &str) -> String {
     out
 }
 
+/// A destination's last outcome in words: "Delivered (HTTP 200)" or "Failed: ...", and when.
+fn last_outcome(outcome: Option<&LastOutcome>) -> Markup {
+    let Some(o) = outcome else {
+        return html! { "No message sent yet" };
+    };
+    html! {
+        @match (o.delivered, o.http_status, &o.error) {
+            (true, Some(code), _) => { "Delivered (HTTP " (code) ")" }
+            (true, None, _) => { "Delivered" }
+            (false, _, Some(error)) => { "Failed: " (error) }
+            (false, Some(code), None) => { "Failed (HTTP " (code) ")" }
+            (false, None, None) => { "Failed" }
+        }
+        ", " time datetime=(o.at.to_rfc3339()) { (o.at.format("%Y-%m-%d %H:%M:%S UTC")) }
+    }
+}
+
 async fn destinations_page(
     state: &ApiState,
     signed: &Signed,
@@ -68,17 +86,24 @@ async fn destinations_page(
             p.card { "No destinations yet: add the Slack, Discord or Teams channel (or a webhook) to notify." }
         } @else {
             table.stack {
-                thead { tr { th { "Name" } th { "Type" } th { "URL" } th { "Test" } } }
+                thead { tr { th { "Name" } th { "Type" } th { "URL" } th { "Last outcome" } th { "Test" } th { "Delete" } } }
                 tbody {
                     @for d in &destinations {
                         tr {
                             td { (d.name) }
                             td { (d.kind.as_str()) }
                             td { code { (d.url_hint) } }
+                            td.outcome { (last_outcome(d.last_outcome.as_ref())) }
                             td {
                                 form method="post" action={"/destinations/" (d.id.0) "/test"} {
                                     input type="hidden" name="csrf" value=(csrf);
                                     button.link type="submit" { "Send a test" }
+                                }
+                            }
+                            td {
+                                form method="post" action={"/destinations/" (d.id.0) "/delete"} {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    button.link type="submit" aria-label={"Delete " (d.name) " and the workflows that send to it"} { "Delete" }
                                 }
                             }
                         }
@@ -229,6 +254,84 @@ pub async fn test_destination(
     destinations_page(&state, &signed, StatusCode::OK, notice, ("slack", ""), &[]).await
 }
 
+/// Deletes the destination as `DELETE /v1/destinations/{id}` does: the workflows that send to it
+/// go with it, and the notice names them.
+pub async fn delete_destination(
+    State(state): State<ApiState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let pairs: Pairs = match read_form(&headers, body).await {
+        Ok(pairs) => pairs,
+        Err(response) => return response,
+    };
+    if let Err(refused) = signed.check_csrf(first(&pairs, "csrf")) {
+        return refused;
+    }
+    let id = DestinationId(id);
+    let (destination, workflows) = match (
+        state.destinations.get(&signed.team, &id).await,
+        state.destinations.list_workflows(&signed.team).await,
+    ) {
+        (Ok(destination), Ok(workflows)) => (destination, workflows),
+        (Err(DestinationError::NotFound), _) => return page::not_found(),
+        _ => return page::unavailable(),
+    };
+    let dependent: Vec<&str> = workflows
+        .iter()
+        .filter(|w| w.destination_id == id)
+        .map(|w| w.name.as_str())
+        .collect();
+    match state.destinations.delete(&signed.team, &id).await {
+        Ok(()) => {}
+        Err(DestinationError::NotFound) => return page::not_found(),
+        Err(_) => return page::unavailable(),
+    }
+    let notice = html! {
+        div.card.notice role="status" id="delete-outcome" {
+            "Destination " strong { (destination.name) } " deleted."
+            @if !dependent.is_empty() {
+                " It was used by " (dependent.len()) @if dependent.len() == 1 { " workflow" } @else { " workflows" }
+                ", deleted with it (nothing can be sent without a destination): " (dependent.join(", ")) "."
+            }
+        }
+    };
+    destinations_page(&state, &signed, StatusCode::OK, notice, ("slack", ""), &[]).await
+}
+
+pub async fn delete_workflow(
+    State(state): State<ApiState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let pairs: Pairs = match read_form(&headers, body).await {
+        Ok(pairs) => pairs,
+        Err(response) => return response,
+    };
+    if let Err(refused) = signed.check_csrf(first(&pairs, "csrf")) {
+        return refused;
+    }
+    let id = WorkflowId(id);
+    let name = match state.destinations.get_workflow(&signed.team, &id).await {
+        Ok(workflow) => workflow.name,
+        Err(DestinationError::WorkflowNotFound) => return page::not_found(),
+        Err(_) => return page::unavailable(),
+    };
+    match state.destinations.delete_workflow(&signed.team, &id).await {
+        Ok(()) => {}
+        Err(DestinationError::WorkflowNotFound) => return page::not_found(),
+        Err(_) => return page::unavailable(),
+    }
+    let notice = html! {
+        div.card.notice role="status" id="delete-outcome" { "Workflow " strong { (name) } " deleted." }
+    };
+    workflows_page(&state, &signed, StatusCode::OK, notice, &[]).await
+}
+
 async fn workflows_page(
     state: &ApiState,
     signed: &Signed,
@@ -269,10 +372,18 @@ async fn workflows_page(
         (notice)
         @if !workflows.is_empty() {
             table.stack {
-                thead { tr { th { "Name" } th { "Apps" } th { "Events" } th { "Destination" } } }
+                thead { tr { th { "Name" } th { "Apps" } th { "Events" } th { "Destination" } th { "Delete" } } }
                 tbody {
                     @for w in &workflows {
-                        tr { td { (w.name) } td { (w.app_ids.join(", ")) } td { (w.event_types.join(", ")) } td { (destination_name(&w.destination_id)) } }
+                        tr {
+                            td { (w.name) } td { (w.app_ids.join(", ")) } td { (w.event_types.join(", ")) } td { (destination_name(&w.destination_id)) }
+                            td {
+                                form method="post" action={"/workflows/" (w.id.0) "/delete"} {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    button.link type="submit" aria-label={"Delete " (w.name)} { "Delete" }
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -421,7 +532,7 @@ pub async fn history(
             label for="type" { "Event type" }
             select id="type" name="type" {
                 option value="" { "All event types" }
-                @for t in known_event_types() { option value=(t) selected[params.event_type == *t] { (t) } }
+                @for t in known_event_types() { option value=(t) selected[params.event_type == *t] { (event_type_label(t)) } }
             }
             @if let Some(e) = &filter_error { p.error id="type-error" { (e) } }
             (Field { name: "app", label: "App ID", kind: "text", value: &params.app, hint: Some("The app's Apple ID, to see one app only."),

@@ -4,6 +4,7 @@
 pub mod destination_url;
 pub mod diff;
 pub mod event_data;
+pub mod event_labels;
 pub mod events;
 pub mod observation;
 pub mod play_snapshot;

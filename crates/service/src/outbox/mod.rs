@@ -279,6 +279,7 @@ impl Inner {
                 },
             ),
         };
+        let last_outcome = crate::model::LastOutcome::of(&attempt);
         let mut settled = claimed.clone();
         settled.attempts.push(attempt);
         settled.lease_until = None;
@@ -310,6 +311,15 @@ impl Inner {
                 http_status = outcome.http_status(), attempt = settled.attempts.len(), "delivery attempt recorded"),
             Err(err) => tracing::error!(error = %err,
                 "could not record a delivery attempt; the lease expires and it is tried again"),
+        }
+        // Shown on the destinations page; losing it only leaves an older outcome there.
+        if let Err(err) = self
+            .stores
+            .destinations
+            .record_destination_outcome(&settled.team_id, &settled.destination_id, &last_outcome)
+            .await
+        {
+            tracing::warn!(error = %err, "could not record the destination's last outcome");
         }
         Sent::Attempted
     }
