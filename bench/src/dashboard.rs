@@ -1,7 +1,9 @@
 //! `dashboard`: server time to render the overview (`/`) and the history (`/history`) for one
 //! team with A apps (snapshots from a real baseline sweep against the in-process fake App Store
 //! Connect) and E events in its history, signed in through a real invite and session, on the
-//! embedded store. Sequential requests over loopback; the time is the whole answer.
+//! embedded store and on DynamoDB (moto on loopback: its figures are moto's speed, not
+//! DynamoDB's, but they show how many store round trips a page costs). Sequential requests over
+//! loopback; the time is the whole answer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +17,7 @@ use crate::BenchError;
 use crate::fake_asc::{FakeAscOptions, FakeAscServer};
 use crate::fixtures::{SeedOptions, embedded_services, seed};
 use crate::table::{Table, thousands};
+use shipwatch_adapters::wiring::Services;
 
 const EVENT_TYPES: [&str; 2] = [
     "shipwatch.app_version.state_changed",
@@ -24,19 +27,42 @@ const EVENT_TYPES: [&str; 2] = [
 pub async fn run(apps: usize, events: usize, requests: usize) -> Result<Table, BenchError> {
     let mut table = Table::new(
         &format!(
-            "Dashboard pages, embedded store, {} apps, {} events, {requests} sequential requests each",
+            "Dashboard pages, {} apps, {} events, {requests} sequential requests each",
             thousands(apps as u64),
             thousands(events as u64)
         ),
-        &["page", "bytes", "p50 ms", "p99 ms", "max ms"],
+        &["store", "page", "bytes", "p50 ms", "p99 ms", "max ms"],
     );
     let fake = FakeAscServer::start(FakeAscOptions {
         apps_per_key: apps,
         latency: Duration::ZERO,
     })
     .await?;
-    let world = embedded_services(fake.base_url(), &[], |_| {}).await?;
-    let services = &world.services;
+    let embedded = embedded_services(fake.base_url(), &[], |_| {}).await?;
+    measure(
+        "embedded",
+        &embedded.services,
+        apps,
+        events,
+        requests,
+        &mut table,
+    )
+    .await?;
+    let moto = shipwatch_tests::moto::moto().await;
+    let stores = moto.fresh_stores("bench-dashboard").await;
+    let aws = crate::fixtures::services_on(fake.base_url(), stores)?;
+    measure("DynamoDB (moto)", &aws, apps, events, requests, &mut table).await?;
+    Ok(table)
+}
+
+async fn measure(
+    store: &str,
+    services: &Services,
+    apps: usize,
+    events: usize,
+    requests: usize,
+    table: &mut Table,
+) -> Result<(), BenchError> {
     let keys = seed(
         &services.stores,
         services.deliverer.clone(),
@@ -63,7 +89,7 @@ pub async fn run(apps: usize, events: usize, requests: usize) -> Result<Table, B
         .map_err(|e| BenchError::setup("reading the key", e))?
         .ok_or_else(|| BenchError::Invalid("the seeded key is missing".to_owned()))?;
     let team: TeamId = key.team_id;
-    eprintln!("dashboard: writing {events} events");
+    eprintln!("dashboard ({store}): writing {events} events");
     let batch: Vec<_> = (0..events)
         .map(|n| {
             shipwatch_tests::store_contract::event(
@@ -152,6 +178,7 @@ pub async fn run(apps: usize, events: usize, requests: usize) -> Result<Table, B
         times.sort_by(f64::total_cmp);
         let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
         table.row(vec![
+            store.to_owned(),
             label.to_owned(),
             thousands(bytes as u64),
             format!("{:.1}", at(0.5)),
@@ -160,5 +187,5 @@ pub async fn run(apps: usize, events: usize, requests: usize) -> Result<Table, B
         ]);
     }
     server.abort();
-    Ok(table)
+    Ok(())
 }

@@ -241,6 +241,16 @@ pub async fn embedded_services(
     })
 }
 
+/// The production wiring over `stores` (e.g. DynamoDB on moto), reading App Store Connect at
+/// `asc_url`, with the default settings otherwise.
+pub fn services_on(asc_url: &str, stores: Stores) -> Result<Services, BenchError> {
+    let settings =
+        Settings::from_lookup(|_| None).map_err(|err| BenchError::setup("settings", err))?;
+    let asc = AscConfig::new(asc_url).map_err(|err| BenchError::setup("ASC url", err))?;
+    Services::assemble(settings, asc, stores, Arc::new(SystemClock))
+        .map_err(|err| BenchError::setup("wiring", err))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
