@@ -14,7 +14,7 @@ use shipwatch_tests::receiver::Receiver;
 shipwatch_tests::on_both_stores!(
     destinations_and_workflows_are_deleted_from_their_pages,
     a_test_sends_outcome_stays_on_the_destinations_page,
-    the_history_filter_names_event_types_in_words,
+    the_history_filter_and_the_workflow_form_name_event_types_in_words,
 );
 
 async fn create(app: &TestApp, token: &str, path: &str, body: Value) -> String {
@@ -166,10 +166,14 @@ async fn a_test_sends_outcome_stays_on_the_destinations_page(backend: Backend) {
     assert_eq!(outcome["http_status"], 200);
 }
 
-async fn the_history_filter_names_event_types_in_words(backend: Backend) {
+async fn the_history_filter_and_the_workflow_form_name_event_types_in_words(backend: Backend) {
     let asc = FakeAsc::start().await;
     let app = TestApp::start(backend, &asc.base_url()).await;
-    let (_, ana) = DashboardMember::new_team(&app, "Acme", "Ana").await;
+    let (team, ana) = DashboardMember::new_team(&app, "Acme", "Ana").await;
+    let token = team["token"].as_str().expect("token").to_owned();
+    let receiver = Receiver::start().await.expect("receiver");
+    let hook = destination(&app, &token, &receiver, "Hook").await;
+    workflow(&app, &token, &hook, "Everything").await;
     let (status, page) = ana
         .page("/history?type=shipwatch.build.processing_state_changed")
         .await;
@@ -184,4 +188,13 @@ async fn the_history_filter_names_event_types_in_words(backend: Backend) {
         "<option value=\"shipwatch.build.processing_state_changed\" selected>Build processing state changed</option>"
     ));
     assert!(!page.contains(">shipwatch.app_version.state_changed<"));
+    let (status, page) = ana.page("/workflows").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(
+            "value=\"shipwatch.app_version.state_changed\"> App version state changed <small><code>shipwatch.app_version.state_changed</code></small>"
+        ),
+        "{page}"
+    );
+    assert!(page.contains("<td>All event types</td>"), "{page}");
 }

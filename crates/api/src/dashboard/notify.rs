@@ -376,7 +376,7 @@ async fn workflows_page(
                 tbody {
                     @for w in &workflows {
                         tr {
-                            td { (w.name) } td { (w.app_ids.join(", ")) } td { (w.event_types.join(", ")) } td { (destination_name(&w.destination_id)) }
+                            td { (w.name) } td { (w.app_ids.join(", ")) } td { (w.event_types.iter().map(|t| if t == "*" { "All event types".into() } else { event_type_label(t) }).collect::<Vec<_>>().join(", ")) } td { (destination_name(&w.destination_id)) }
                             td {
                                 form method="post" action={"/workflows/" (w.id.0) "/delete"} {
                                     input type="hidden" name="csrf" value=(csrf);
@@ -413,7 +413,7 @@ async fn workflows_page(
                     legend { "Event types" }
                     label { input type="checkbox" name="event_types" value="*" checked; " All event types" }
                     @for t in known_event_types() {
-                        label { input type="checkbox" name="event_types" value=(t); " " code { (t) } }
+                        label { input type="checkbox" name="event_types" value=(t); " " (event_type_label(t)) " " small { code { (t) } } }
                     }
                     @if let Some(e) = &types_error { p.error id="event_types-error" { (e) } }
                 }
