@@ -47,6 +47,12 @@ pub struct CsrfOnly {
     csrf: String,
 }
 
+impl super::CsrfForm for CsrfOnly {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// The form token a pre-session form carries: the cookie's when there is one, else a new one
 /// (and the cookie to set).
 fn form_token(headers: &HeaderMap) -> (String, Option<axum::http::HeaderValue>) {
@@ -171,12 +177,8 @@ pub async fn logout(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let form: CsrfOnly = match read_form(&headers, body).await {
-        Ok(form) => form,
-        Err(response) => return response,
-    };
-    if let Err(refused) = signed.check_csrf(&form.csrf) {
-        return refused;
+    if let Err(response) = signed.read_checked_form::<CsrfOnly>(&headers, body).await {
+        return response;
     }
     if state.members.sign_out(&signed.token).await.is_err() {
         return page::unavailable();

@@ -121,7 +121,33 @@ pub(crate) struct Signed {
     pub token: String,
 }
 
+/// A state-changing form: it carries the session's CSRF token.
+pub(crate) trait CsrfForm: serde::de::DeserializeOwned {
+    fn csrf(&self) -> &str;
+}
+
+/// Forms read as name-value pairs (repeated fields such as checkboxes).
+impl CsrfForm for Vec<(String, String)> {
+    fn csrf(&self) -> &str {
+        self.iter()
+            .find(|(name, _)| name == "csrf")
+            .map_or("", |(_, value)| value.as_str())
+    }
+}
+
 impl Signed {
+    /// Reads a signed-in member's form, refused (403) unless it carries this session's CSRF
+    /// token.
+    pub(crate) async fn read_checked_form<T: CsrfForm>(
+        &self,
+        headers: &HeaderMap,
+        body: axum::body::Body,
+    ) -> Result<T, Response> {
+        let form: T = read_form(headers, body).await?;
+        self.check_csrf(form.csrf())?;
+        Ok(form)
+    }
+
     /// Refuses (403) a form whose `csrf` is not this session's.
     pub fn check_csrf(&self, presented: &str) -> Result<(), Response> {
         if csrf_matches(&self.session, presented) {

@@ -13,8 +13,8 @@ use shipwatch_service::domain::routing::known_event_types;
 use shipwatch_service::model::{DeliveryStatus, DestinationId, LastOutcome, WorkflowId};
 use shipwatch_service::queries::{AppsFilter, HistoryFilter, MAX_APPS_LIMIT};
 
+use super::Signed;
 use super::page::{self, Field, Nav, field_error};
-use super::{Signed, read_form};
 use crate::ApiState;
 
 type Pairs = Vec<(String, String)>;
@@ -157,13 +157,10 @@ pub async fn add_destination(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let pairs: Pairs = match read_form(&headers, body).await {
+    let pairs: Pairs = match signed.read_checked_form(&headers, body).await {
         Ok(pairs) => pairs,
         Err(response) => return response,
     };
-    if let Err(refused) = signed.check_csrf(first(&pairs, "csrf")) {
-        return refused;
-    }
     let (kind, name) = (
         first(&pairs, "type").to_owned(),
         first(&pairs, "name").to_owned(),
@@ -221,12 +218,8 @@ pub async fn test_destination(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let pairs: Pairs = match read_form(&headers, body).await {
-        Ok(pairs) => pairs,
-        Err(response) => return response,
-    };
-    if let Err(refused) = signed.check_csrf(first(&pairs, "csrf")) {
-        return refused;
+    if let Err(response) = signed.read_checked_form::<Pairs>(&headers, body).await {
+        return response;
     }
     let notice = match state
         .destinations
@@ -263,12 +256,8 @@ pub async fn delete_destination(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let pairs: Pairs = match read_form(&headers, body).await {
-        Ok(pairs) => pairs,
-        Err(response) => return response,
-    };
-    if let Err(refused) = signed.check_csrf(first(&pairs, "csrf")) {
-        return refused;
+    if let Err(response) = signed.read_checked_form::<Pairs>(&headers, body).await {
+        return response;
     }
     let id = DestinationId(id);
     let (destination, workflows) = match (
@@ -308,12 +297,8 @@ pub async fn delete_workflow(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let pairs: Pairs = match read_form(&headers, body).await {
-        Ok(pairs) => pairs,
-        Err(response) => return response,
-    };
-    if let Err(refused) = signed.check_csrf(first(&pairs, "csrf")) {
-        return refused;
+    if let Err(response) = signed.read_checked_form::<Pairs>(&headers, body).await {
+        return response;
     }
     let id = WorkflowId(id);
     let name = match state.destinations.get_workflow(&signed.team, &id).await {
@@ -437,13 +422,10 @@ pub async fn add_workflow(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let pairs: Pairs = match read_form(&headers, body).await {
+    let pairs: Pairs = match signed.read_checked_form(&headers, body).await {
         Ok(pairs) => pairs,
         Err(response) => return response,
     };
-    if let Err(refused) = signed.check_csrf(first(&pairs, "csrf")) {
-        return refused;
-    }
     // "All" wins over single picks, as the API's ["*"] means.
     let pick = |name| {
         let picked = all(&pairs, name);

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use shipwatch_service::api_tokens::{ApiTokenError, ApiTokenId};
 
+use super::Signed;
 use super::page::{self, Field, Nav};
-use super::{Signed, read_form};
 use crate::ApiState;
 
 #[derive(Deserialize)]
@@ -20,12 +20,24 @@ pub struct InviteForm {
     csrf: String,
 }
 
+impl super::CsrfForm for InviteForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 #[derive(Deserialize)]
 pub struct TokenForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
     name: String,
+}
+
+impl super::CsrfForm for TokenForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 /// What the token form shows again after a refused attempt.
@@ -140,12 +152,8 @@ pub async fn invite(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let form: InviteForm = match read_form(&headers, body).await {
-        Ok(form) => form,
-        Err(response) => return response,
-    };
-    if let Err(refused) = signed.check_csrf(&form.csrf) {
-        return refused;
+    if let Err(response) = signed.read_checked_form::<InviteForm>(&headers, body).await {
+        return response;
     }
     let Ok(created) = state
         .members
@@ -174,13 +182,10 @@ pub async fn create_token(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let form: TokenForm = match read_form(&headers, body).await {
+    let form: TokenForm = match signed.read_checked_form(&headers, body).await {
         Ok(form) => form,
         Err(response) => return response,
     };
-    if let Err(refused) = signed.check_csrf(&form.csrf) {
-        return refused;
-    }
     match state
         .api_tokens
         .create(&signed.team.id, &signed.member.id, &form.name)
@@ -221,12 +226,8 @@ pub async fn revoke_token(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let form: InviteForm = match read_form(&headers, body).await {
-        Ok(form) => form,
-        Err(response) => return response,
-    };
-    if let Err(refused) = signed.check_csrf(&form.csrf) {
-        return refused;
+    if let Err(response) = signed.read_checked_form::<InviteForm>(&headers, body).await {
+        return response;
     }
     match state
         .api_tokens
