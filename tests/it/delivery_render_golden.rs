@@ -223,6 +223,44 @@ fn fixtures() -> Vec<(&'static str, EventRecord)> {
             ),
         ),
         (
+            "testflight_feedback_screenshot",
+            event(
+                "f1",
+                events::TESTFLIGHT_FEEDBACK_RECEIVED,
+                Some("1234567890"),
+                json!({
+                    "app": {"id": "1234567890", "name": "Weather Pro", "bundle_id": "com.example.weatherpro"},
+                    "build": {"id": "b-412", "version": "412", "short_version": "2.1", "platform": "IOS"},
+                    "kind": "screenshot",
+                    "submission_id": "sub-golden-1",
+                    "comment": "The *Save* button is cut off <here> & the title overlaps",
+                    "device_model": "iPhone16,1",
+                    "os_version": "26.1",
+                    "created_at": "2026-03-14T15:08:02Z",
+                }),
+                "Weather Pro build 2.1 (412): TestFlight screenshot feedback",
+            ),
+        ),
+        (
+            "testflight_feedback_crash",
+            event(
+                "f2",
+                events::TESTFLIGHT_FEEDBACK_RECEIVED,
+                Some("1234567890"),
+                json!({
+                    "app": {"id": "1234567890", "name": "", "bundle_id": ""},
+                    "build": null,
+                    "kind": "crash",
+                    "submission_id": "sub-golden-2",
+                    "comment": null,
+                    "device_model": "iPad14,3",
+                    "os_version": "26.0.1",
+                    "created_at": "2026-03-14T15:09:00Z",
+                }),
+                "1234567890: TestFlight crash report",
+            ),
+        ),
+        (
             "test",
             EventRecord {
                 key_record_id: None,

@@ -98,6 +98,7 @@ impl SweepStore for FlakyCommits {
 /// One watched key: its record id and the version whose state the test changes.
 struct WatchedKey {
     id: KeyRecordId,
+    app_id: String,
     version_id: String,
 }
 
@@ -168,18 +169,24 @@ impl Harness {
             .expect("queue arn");
         let queue: Arc<dyn ShardQueue> = Arc::new(SqsShardQueue::new(sqs.clone(), &queue_url));
 
+        let client = AscClient::with_clock(
+            AscConfig::new(&asc.base_url()).expect("fake url"),
+            clock.clone(),
+        )
+        .expect("client");
+        let accounts = AppStoreConnectAccounts::port(client.clone());
         let sweeper = SweepService::new(
             stores.clone(),
-            AppStoreConnectAccounts::port(
-                AscClient::with_clock(
-                    AscConfig::new(&asc.base_url()).expect("fake url"),
-                    clock.clone(),
-                )
-                .expect("client"),
-            ),
+            accounts.clone(),
             Arc::new(HttpDeliverer::new(true, Duration::from_secs(5)).expect("deliverer")),
             clock.clone(),
             SweepConfig::default(),
+        );
+        let feedback = shipwatch_service::push::feedback::FeedbackService::new(
+            stores.clone(),
+            accounts,
+            Arc::new(shipwatch_adapters::app_store_connect_webhooks::AscWebhookAdmin::new(client)),
+            clock.clone(),
         );
         let fanout = FanoutSweep::new(
             sweeper,
@@ -189,7 +196,8 @@ impl Harness {
                 shard_size,
                 ..FanoutConfig::default()
             },
-        );
+        )
+        .with_feedback(feedback);
         Self {
             asc,
             clock,
@@ -380,6 +388,7 @@ async fn add_key(
         .await;
     WatchedKey {
         id: record.id,
+        app_id,
         version_id,
     }
 }
@@ -650,50 +659,15 @@ fn new_version_state(event: &EventRecord) -> Option<&str> {
 /// of that key once and reading no other key.
 #[tokio::test]
 async fn a_push_enqueues_a_one_key_shard_that_status_sweep_consumes() {
-    use hmac::Mac as _;
     use shipwatch_service::push::receiver::{PushReceiver, QueuedKeySweep, Received};
     let harness = Harness::start(2, 1).await;
     harness.sweep_through_the_queue(2).await;
     let pushed = &harness.keys[0];
     let other = &harness.keys[1];
 
-    // The key as provisioning leaves it: one webhook of ours, its secret in the secret store.
-    let mut record = harness
-        .stores
-        .keys
-        .get_key_by_id(&pushed.id)
-        .await
-        .unwrap()
-        .unwrap();
     let reference = "0123456789abcdef";
     let secret = "push-secret-for-the-test";
-    record.push = Some(PushState {
-        status: PushStatus::Active,
-        message: None,
-        webhooks: vec![PushWebhook {
-            reference: reference.into(),
-            app_id: "app".into(),
-            webhook_id: "w1".into(),
-        }],
-        checked_at: harness.clock.now(),
-    });
-    let revision = record.revision;
-    record.revision += 1;
-    harness
-        .stores
-        .keys
-        .update_key(&record, revision)
-        .await
-        .unwrap();
-    harness
-        .stores
-        .secrets
-        .put_secret(
-            &SecretName::for_webhook(&harness.team, reference),
-            &SecretValue::new(secret.into()),
-        )
-        .await
-        .unwrap();
+    harness.provision_webhook(pushed, reference, secret).await;
 
     harness
         .asc
@@ -714,9 +688,7 @@ async fn a_push_enqueues_a_one_key_shard_that_status_sweep_consumes() {
         ("appStoreVersions", &pushed.version_id),
     ))
     .unwrap();
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(&body);
-    let signature = format!("hmacsha256={}", hex::encode(mac.finalize().into_bytes()));
+    let signature = apple_signature(secret, &body);
 
     // A bad signature enqueues nothing.
     assert!(
@@ -749,4 +721,129 @@ async fn a_push_enqueues_a_one_key_shard_that_status_sweep_consumes() {
         harness.events_of(&other.id).await.is_empty(),
         "the other key waits for its poll"
     );
+}
+
+/// `x-apple-signature` for `body` as App Store Connect makes it with the webhook's `secret`.
+fn apple_signature(secret: &str, body: &[u8]) -> String {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("hmacsha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+impl Harness {
+    /// The key as provisioning leaves it: one webhook of ours for its app, the webhook's secret
+    /// in the secret store.
+    async fn provision_webhook(&self, key: &WatchedKey, reference: &str, secret: &str) {
+        let mut record = self
+            .stores
+            .keys
+            .get_key_by_id(&key.id)
+            .await
+            .unwrap()
+            .unwrap();
+        record.push = Some(PushState {
+            status: PushStatus::Active,
+            message: None,
+            webhooks: vec![PushWebhook {
+                reference: reference.into(),
+                app_id: key.app_id.clone(),
+                webhook_id: "w1".into(),
+            }],
+            checked_at: self.clock.now(),
+        });
+        let revision = record.revision;
+        record.revision += 1;
+        self.stores
+            .keys
+            .update_key(&record, revision)
+            .await
+            .unwrap();
+        self.stores
+            .secrets
+            .put_secret(
+                &SecretName::for_webhook(&self.team, reference),
+                &SecretValue::new(secret.into()),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// Feedback pushed on AWS: the receiver puts a feedback shard for the one key on the SQS queue
+/// (moto), and status-sweep reads the submission and records one
+/// `shipwatch.testflight.feedback_received`; the queue delivering the same message again adds
+/// nothing.
+#[tokio::test]
+async fn pushed_feedback_goes_through_the_queue_and_is_recorded_once() {
+    use shipwatch_service::domain::event_data::FeedbackKind;
+    use shipwatch_service::push::receiver::{PushReceiver, QueuedKeySweep, Received};
+    use shipwatch_tests::fake_asc::FakeFeedback;
+    let harness = Harness::start(2, 1).await;
+    harness.sweep_through_the_queue(2).await;
+    let pushed = &harness.keys[0];
+    let secret = "feedback-secret-for-the-test";
+    harness
+        .provision_webhook(pushed, "feedbackref0001", secret)
+        .await;
+    harness
+        .asc
+        .add_feedback(FakeFeedback::crash("crash-1", &pushed.app_id, None));
+
+    let queue: Arc<dyn ShardQueue> =
+        Arc::new(SqsShardQueue::new(harness.sqs.clone(), &harness.queue_url));
+    let receiver = PushReceiver::new(
+        harness.stores.clone(),
+        harness.clock.clone(),
+        Arc::new(QueuedKeySweep::new(queue, harness.clock.clone())),
+    );
+    let body = serde_json::to_vec(&shipwatch_tests::fake_asc::notification_body(
+        "betaFeedbackCrashSubmissionCreated",
+        "n-feedback-1",
+        ("betaFeedbackCrashSubmissions", "crash-1"),
+    ))
+    .unwrap();
+    let outcome = receiver
+        .receive(
+            &pushed.id,
+            "feedbackref0001",
+            Some(&apple_signature(secret, &body)),
+            &body,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Received::FeedbackRequested {
+            kind: FeedbackKind::Crash
+        }
+    );
+
+    let messages = harness.receive(1).await;
+    let shards = shards_of(&messages);
+    assert_eq!(shards[0].key_ids, vec![pushed.id.clone()]);
+    assert_eq!(
+        shards[0]
+            .feedback
+            .as_ref()
+            .map(|f| f.submission_id.as_str()),
+        Some("crash-1")
+    );
+    assert!(harness.consume(&messages).await.is_empty());
+    // SQS may deliver a message more than once: the second consumption records nothing new.
+    assert!(harness.consume(&messages).await.is_empty());
+    let events = harness.events_of(&pushed.id).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0].event_type,
+        "shipwatch.testflight.feedback_received"
+    );
+    match &events[0].data {
+        EventData::TestflightFeedbackReceived(data) => {
+            assert_eq!(data.kind, FeedbackKind::Crash);
+            assert_eq!(data.app.id, pushed.app_id);
+            assert_eq!(data.device_model.as_deref(), Some("iPhone16,1"));
+        }
+        other => panic!("unexpected data {other:?}"),
+    }
 }

@@ -45,6 +45,14 @@ impl KeySweepTrigger for CountingTrigger {
         self.asked.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
+
+    async fn read_feedback(
+        &self,
+        key: &KeyRecordId,
+        _feedback: &shipwatch_service::push::feedback::FeedbackRef,
+    ) -> Result<(), String> {
+        self.sweep_key(key).await
+    }
 }
 
 /// A valid key with one webhook of ours and its secret, as provisioning leaves it.

@@ -20,20 +20,21 @@ shipwatch_tests::on_both_stores!(
 );
 
 const PUBLIC_URL: &str = "https://shipwatch.example.com";
-const APP: &str = "6450000001";
+pub(crate) const APP: &str = "6450000001";
 const VERSION: &str = "v-1";
 const STATE_EVENTS: &str = "/v1/events?type=shipwatch.app_version.state_changed";
 
-struct Setup {
-    asc: FakeAsc,
-    app: TestApp,
-    team: TestTeam,
-    key: TestKey,
-    key_record: String,
-    webhook: String,
+/// A key with push `active` (one webhook of ours on [`APP`]) after its silent baseline sweep.
+pub(crate) struct Setup {
+    pub(crate) asc: FakeAsc,
+    pub(crate) app: TestApp,
+    pub(crate) team: TestTeam,
+    pub(crate) key: TestKey,
+    pub(crate) key_record: String,
+    pub(crate) webhook: String,
 }
 
-async fn setup(backend: Backend) -> Setup {
+pub(crate) async fn setup(backend: Backend) -> Setup {
     let asc = FakeAsc::start().await;
     let key = TestKey::generate();
     asc.register_key(&key);

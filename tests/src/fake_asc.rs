@@ -9,7 +9,8 @@
 //!   fieldsets, shaped per the spec's response schemas;
 //! - per-key failure modes reproduce Apple's error answers.
 //!
-//! State (apps, versions, builds, phased releases, review submissions) is scriptable between calls.
+//! State (apps, versions, builds, phased releases, review submissions, TestFlight feedback) is
+//! scriptable between calls.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -32,7 +33,9 @@ use shipwatch_shared::credentials::{IssuerId, KeyId};
 use crate::spec;
 use crate::test_keys::TestKey;
 
+mod feedback;
 mod webhooks;
+pub use feedback::FakeFeedback;
 pub use webhooks::{FakeRole, FakeWebhook, MAX_WEBHOOKS_PER_APP, notification_body};
 
 /// Apple's hourly request allowance, reported in `X-Rate-Limit`.
@@ -282,6 +285,7 @@ struct Account {
     phased_releases: HashMap<String, FakePhasedRelease>,
     review_submissions: Vec<FakeReviewSubmission>,
     webhooks: Vec<webhooks::FakeWebhook>,
+    feedback: Vec<feedback::FakeFeedback>,
 }
 
 #[derive(Debug, Default)]
@@ -564,6 +568,17 @@ impl FakeAsc {
             .count()
     }
 
+    /// The requests whose path starts with `prefix`, in order.
+    pub fn requests_to(&self, prefix: &str) -> Vec<RecordedRequest> {
+        self.shared
+            .world()
+            .requests
+            .iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
     pub fn total_requests(&self) -> usize {
         self.shared.world().requests.len()
     }
@@ -745,6 +760,12 @@ fn answer(
                 phased_release_document(&context, account)
             }
             "/v1/reviewSubmissions" => Ok(review_submissions_document(&context, account)),
+            "/v1/betaFeedbackCrashSubmissions/{id}" => {
+                feedback::feedback_document(&context, account, "betaFeedbackCrashSubmissions")
+            }
+            "/v1/betaFeedbackScreenshotSubmissions/{id}" => {
+                feedback::feedback_document(&context, account, "betaFeedbackScreenshotSubmissions")
+            }
             other => Err(format!(
                 "The fake App Store Connect does not serve {other}."
             )),

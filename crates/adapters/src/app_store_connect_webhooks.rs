@@ -1,10 +1,14 @@
 //! App Store Connect webhooks behind the push port ([`shipwatch_service::push::WebhookAdmin`]):
 //! `GET /v1/apps` (ids), `GET /v1/apps/{id}/webhooks`, `POST /v1/webhooks`,
 //! `PATCH /v1/webhooks/{id}`, `DELETE /v1/webhooks/{id}`. Apple's 403 `FORBIDDEN_ERROR` on
-//! these means the key's role may not manage webhooks (Admin and App Manager may).
+//! these means the key's role may not manage webhooks (Admin and App Manager may). The same
+//! adapter reads the feedback submissions those webhooks announce
+//! ([`shipwatch_service::push::feedback::FeedbackReader`]).
 
 use async_trait::async_trait;
 use shipwatch_service::accounts::{AccountError, Credentials};
+use shipwatch_service::domain::event_data::FeedbackKind;
+use shipwatch_service::push::feedback::{FeedbackReader, FeedbackSubmission};
 use shipwatch_service::push::{
     EVENT_TYPES, RemoteWebhook, WebhookAdmin, WebhookRepair, WebhookSpec,
 };
@@ -123,5 +127,33 @@ impl WebhookAdmin for AscWebhookAdmin {
             .delete_webhook(webhook_id)
             .await
             .map_err(account_error)
+    }
+}
+
+#[async_trait]
+impl FeedbackReader for AscWebhookAdmin {
+    async fn submission(
+        &self,
+        credentials: &Credentials,
+        kind: FeedbackKind,
+        submission_id: &str,
+    ) -> Result<Option<FeedbackSubmission>, AccountError> {
+        let kind = match kind {
+            FeedbackKind::Crash => shipwatch_shared::asc::FeedbackKind::Crash,
+            FeedbackKind::Screenshot => shipwatch_shared::asc::FeedbackKind::Screenshot,
+        };
+        let read = self
+            .session(credentials)?
+            .get_feedback_submission(kind, submission_id)
+            .await
+            .map_err(account_error)?;
+        Ok(read.map(|s| FeedbackSubmission {
+            created_at: s.created_date,
+            comment: s.comment,
+            device_model: s.device_model,
+            os_version: s.os_version,
+            build_id: s.build.as_ref().map(|b| b.id.clone()),
+            build_version: s.build.and_then(|b| b.version),
+        }))
     }
 }

@@ -179,6 +179,7 @@ mod tests {
             key_ids: (0..keys)
                 .map(|i| KeyRecordId(format!("{:036}", i)))
                 .collect(),
+            feedback: None,
         }
     }
 

@@ -87,6 +87,8 @@ pub struct Services {
     pub shard_queue: Option<Arc<dyn ShardQueue>>,
     /// Push webhooks of keys (`SHIPWATCH_PUBLIC_URL`; off without it).
     pub push: shipwatch_service::push::PushService,
+    /// Records TestFlight feedback that push announced.
+    pub feedback: shipwatch_service::push::feedback::FeedbackService,
 }
 
 impl Services {
@@ -134,14 +136,21 @@ impl Services {
                 app_store_connect,
                 google_play,
             });
+        let webhooks = Arc::new(crate::app_store_connect_webhooks::AscWebhookAdmin::new(
+            asc.clone(),
+        ));
         let push = shipwatch_service::push::PushService::new(
             stores.clone(),
             accounts.clone(),
-            Arc::new(crate::app_store_connect_webhooks::AscWebhookAdmin::new(
-                asc.clone(),
-            )),
+            webhooks.clone(),
             clock.clone(),
             settings.public_url.clone(),
+        );
+        let feedback = shipwatch_service::push::feedback::FeedbackService::new(
+            stores.clone(),
+            accounts.clone(),
+            webhooks,
+            clock.clone(),
         );
         let validator = KeyValidator::new(stores.clone(), accounts.clone(), clock.clone())
             .with_push(push.clone());
@@ -169,6 +178,7 @@ impl Services {
             sweeper,
             shard_queue: None,
             push,
+            feedback,
         })
     }
 
@@ -184,7 +194,10 @@ impl Services {
         self.settings.public_url.as_ref()?;
         let trigger: Arc<dyn KeySweepTrigger> = match queue {
             Some(queue) => Arc::new(QueuedKeySweep::new(queue, self.clock.clone())),
-            None => Arc::new(InProcessKeySweep::new(self.sweeper.clone())),
+            None => Arc::new(InProcessKeySweep::new(
+                self.sweeper.clone(),
+                self.feedback.clone(),
+            )),
         };
         Some(PushReceiver::new(
             self.stores.clone(),
@@ -205,6 +218,7 @@ impl Services {
                 ..FanoutConfig::default()
             },
         )
+        .with_feedback(self.feedback.clone())
     }
 }
 

@@ -1,6 +1,6 @@
 //! `POST /v1/push/apple/{key}/{reference}`: App Store Connect's webhook deliveries. The only
 //! unauthenticated write route: the body is capped at 64 KiB before anything else, then the
-//! signature decides (`push::receiver`); the answer does not wait for the sweep it asks for.
+//! signature decides (`push::receiver`); the answer does not wait for the sweep (or feedback read) it asks for.
 
 use axum::Json;
 use axum::body::Body;
@@ -33,6 +33,7 @@ pub async fn receive(
         .await?;
     let result = match outcome {
         Received::SweepRequested { .. } => "sweep_requested",
+        Received::FeedbackRequested { .. } => "feedback_requested",
         Received::Ping => "ping",
         Received::Duplicate => "duplicate",
         Received::Ignored { .. } => "ignored",

@@ -39,6 +39,10 @@ pub struct SweepShard {
     /// When the sweep was planned; a shard older than [`FanoutConfig::shard_max_age`] is dropped.
     pub planned_at: DateTime<Utc>,
     pub key_ids: Vec<KeyRecordId>,
+    /// A push of TestFlight feedback for the one key: read and record that submission instead
+    /// of sweeping the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<crate::push::feedback::FeedbackRef>,
 }
 
 /// Failure to hand shards to the queue. Messages carry no key material.
@@ -113,6 +117,7 @@ impl ShardPlanner {
             shard: self.planned,
             planned_at: self.planned_at,
             key_ids: std::mem::take(&mut self.filling),
+            feedback: None,
         }
     }
 }
@@ -177,6 +182,30 @@ impl ShardOutcome {
     }
 }
 
+/// A feedback shard: its key's submission read and recorded. A failure counts as a failed key,
+/// so the queue delivers the shard again (the event id makes a second recording a no-op).
+async fn record_feedback(
+    service: &crate::push::feedback::FeedbackService,
+    keys: &[KeyRecordId],
+    feedback: &crate::push::feedback::FeedbackRef,
+) -> SweepReport {
+    let mut report = SweepReport::default();
+    for key in keys {
+        match service.record(key, feedback).await {
+            Ok(crate::push::feedback::FeedbackOutcome::Recorded { deliveries }) => {
+                report.events += 1;
+                report.deliveries += deliveries;
+            }
+            Ok(outcome) => tracing::info!(key = %key, ?outcome, "feedback shard: nothing new"),
+            Err(err) => {
+                tracing::warn!(key = %key, error = %err, "feedback shard failed; retried");
+                report.keys_failed += 1;
+            }
+        }
+    }
+    report
+}
+
 /// The sweep as a deployment runs it: inline, or planned into shards for a queue.
 #[derive(Clone)]
 pub struct FanoutSweep {
@@ -184,6 +213,7 @@ pub struct FanoutSweep {
     queue: Option<Arc<dyn ShardQueue>>,
     clock: Arc<dyn Clock>,
     config: FanoutConfig,
+    feedback: Option<crate::push::feedback::FeedbackService>,
 }
 
 impl FanoutSweep {
@@ -199,7 +229,14 @@ impl FanoutSweep {
             queue,
             clock,
             config,
+            feedback: None,
         }
+    }
+
+    /// Shards that carry pushed feedback are recorded through `feedback`.
+    pub fn with_feedback(mut self, feedback: crate::push::feedback::FeedbackService) -> Self {
+        self.feedback = Some(feedback);
+        self
     }
 
     pub fn sweeper(&self) -> &SweepService {
@@ -280,7 +317,12 @@ impl FanoutSweep {
                 report: SweepReport::default(),
             };
         }
-        let report = self.sweeper.run_for_keys(&shard.key_ids).await;
+        let report = match (&shard.feedback, &self.feedback) {
+            (Some(feedback), Some(service)) => {
+                record_feedback(service, &shard.key_ids, feedback).await
+            }
+            _ => self.sweeper.run_for_keys(&shard.key_ids).await,
+        };
         tracing::info!(sweep = %shard.sweep_id, shard = shard.shard, ?report, "shard swept");
         ShardOutcome {
             sweep_id: shard.sweep_id.clone(),
@@ -395,6 +437,7 @@ mod tests {
             shard: 2,
             planned_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default(),
             key_ids: ids(2),
+            feedback: None,
         };
         let body = serde_json::to_string(&shard).unwrap_or_default();
         assert_eq!(

@@ -15,7 +15,7 @@ use super::diff::{AppRef, BuildRef, VersionRef};
 use super::events::{
     ACCOUNT_ACTION_REQUIRED, APP_VERSION_STATE_CHANGED, BUILD_BETA_STATE_CHANGED,
     BUILD_PROCESSING_STATE_CHANGED, KEY_PUSH_DEGRADED, KEY_STATUS_CHANGED,
-    PHASED_RELEASE_STATE_CHANGED, TEST,
+    PHASED_RELEASE_STATE_CHANGED, TEST, TESTFLIGHT_FEEDBACK_RECEIVED,
 };
 use crate::model::{KeyRecordId, KeyStatus, KeyStatusCode, PushStatus};
 
@@ -31,6 +31,7 @@ pub enum EventData {
     Test(TestMessage),
     PlayReleaseStateChanged(PlayReleaseStateChanged),
     KeyPushDegraded(KeyPushDegraded),
+    TestflightFeedbackReceived(TestflightFeedbackReceived),
     /// Data of a type this version does not know, or not of its type's shape: kept exactly as
     /// stored (so the history stays readable) and rendered from the event's summary.
     Other(Value),
@@ -126,6 +127,41 @@ pub struct KeyPushDegraded {
     pub message: String,
 }
 
+/// What a TestFlight tester sent: a crash report or a screenshot with a comment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackKind {
+    Crash,
+    Screenshot,
+}
+
+impl FeedbackKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Crash => "crash",
+            Self::Screenshot => "screenshot",
+        }
+    }
+}
+
+/// `shipwatch.testflight.feedback_received`: never the tester's email or name (shipwatch does not
+/// ask App Store Connect for them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestflightFeedbackReceived {
+    pub app: AppRef,
+    /// The build the tester ran; `None` (null) when App Store Connect did not say.
+    pub build: Option<BuildRef>,
+    pub kind: FeedbackKind,
+    /// App Store Connect's id of the submission.
+    pub submission_id: String,
+    /// The tester's comment; `None` (null) when there is none.
+    pub comment: Option<String>,
+    pub device_model: Option<String>,
+    pub os_version: Option<String>,
+    /// When the tester sent it (RFC 3339), as App Store Connect reports it.
+    pub created_at: Option<String>,
+}
+
 /// `shipwatch.test`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestMessage {
@@ -159,6 +195,7 @@ impl EventData {
             Self::Test(_) => TEST,
             Self::PlayReleaseStateChanged(_) => crate::domain::events::PLAY_RELEASE_STATE_CHANGED,
             Self::KeyPushDegraded(_) => KEY_PUSH_DEGRADED,
+            Self::TestflightFeedbackReceived(_) => TESTFLIGHT_FEEDBACK_RECEIVED,
             Self::Other(_) => return None,
         })
     }
@@ -178,6 +215,7 @@ impl EventData {
                 typed(&data, Self::PlayReleaseStateChanged)
             }
             KEY_PUSH_DEGRADED => typed(&data, Self::KeyPushDegraded),
+            TESTFLIGHT_FEEDBACK_RECEIVED => typed(&data, Self::TestflightFeedbackReceived),
             _ => None,
         };
         typed.unwrap_or(Self::Other(data))
@@ -197,6 +235,7 @@ impl EventData {
             Self::Test(data) => json!(data),
             Self::PlayReleaseStateChanged(data) => json!(data),
             Self::KeyPushDegraded(data) => json!(data),
+            Self::TestflightFeedbackReceived(data) => json!(data),
             Self::Other(data) => data.clone(),
         }
     }

@@ -17,6 +17,7 @@ pub fn event_type_label(event_type: &str) -> Cow<'static, str> {
         events::TEST => "Test message",
         events::PLAY_RELEASE_STATE_CHANGED => "Google Play release state changed",
         events::KEY_PUSH_DEGRADED => "Push notifications of a key degraded",
+        events::TESTFLIGHT_FEEDBACK_RECEIVED => "TestFlight feedback received",
         other => return Cow::Owned(spelt_out(other)),
     };
     Cow::Borrowed(known)

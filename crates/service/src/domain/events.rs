@@ -7,6 +7,7 @@ use super::diff::{AppRef, BuildRef, Change, VersionRef};
 use super::event_data::{
     AccountActionRequired, AppVersionStateChanged, BuildStateChanged, EventData, KeyPushDegraded,
     KeyRef, KeyStatusChanged, PhasedReleaseStateChanged, PlayReleaseStateChanged, TestMessage,
+    TestflightFeedbackReceived,
 };
 use super::wording::{duration_words, platform_words, state_words};
 use crate::model::{
@@ -22,9 +23,10 @@ pub const KEY_STATUS_CHANGED: &str = "shipwatch.key.status_changed";
 pub const TEST: &str = "shipwatch.test";
 pub const PLAY_RELEASE_STATE_CHANGED: &str = "shipwatch.play_release.state_changed";
 pub const KEY_PUSH_DEGRADED: &str = "shipwatch.key.push_degraded";
+pub const TESTFLIGHT_FEEDBACK_RECEIVED: &str = "shipwatch.testflight.feedback_received";
 
 /// Every event type of `docs/events.md`, in its order.
-pub const EVENT_TYPES: [&str; 9] = [
+pub const EVENT_TYPES: [&str; 10] = [
     APP_VERSION_STATE_CHANGED,
     BUILD_PROCESSING_STATE_CHANGED,
     BUILD_BETA_STATE_CHANGED,
@@ -34,6 +36,7 @@ pub const EVENT_TYPES: [&str; 9] = [
     TEST,
     PLAY_RELEASE_STATE_CHANGED,
     KEY_PUSH_DEGRADED,
+    TESTFLIGHT_FEEDBACK_RECEIVED,
 ];
 
 /// Whose sweep saw a change, and when.
@@ -201,6 +204,54 @@ pub fn key_push_degraded(
         old.as_str()
     );
     new_event(&key.team_id, Some(&key.id), None, time, data, summary)
+}
+
+/// `shipwatch.testflight.feedback_received` for `key`'s feedback `data`. Its id follows from the
+/// key and the submission, so a notification handled twice (a redelivery Apple makes, a queue
+/// message delivered again) is stored once: the second write conflicts on the id.
+pub fn testflight_feedback_received(
+    key: &ApiKeyRecord,
+    data: TestflightFeedbackReceived,
+    time: DateTime<Utc>,
+) -> EventRecord {
+    let build = data
+        .build
+        .as_ref()
+        .map(|b| match &b.short_version {
+            Some(short) => format!(" build {short} ({})", b.version),
+            None => format!(" build {}", b.version),
+        })
+        .unwrap_or_default();
+    let what = match data.kind {
+        super::event_data::FeedbackKind::Crash => "crash report",
+        super::event_data::FeedbackKind::Screenshot => "screenshot feedback",
+    };
+    let summary = format!("{}{build}: TestFlight {what}", data.app.label());
+    let id = feedback_event_id(&key.id, data.kind.as_str(), &data.submission_id);
+    let app_id = data.app.id.clone();
+    let mut event = new_event(
+        &key.team_id,
+        Some(&key.id),
+        Some(&app_id),
+        time,
+        EventData::TestflightFeedbackReceived(data),
+        summary,
+    );
+    event.id = id;
+    event
+}
+
+/// A UUID (version 8: derived, not random) from the key and the submission.
+fn feedback_event_id(key: &KeyRecordId, kind: &str, submission_id: &str) -> EventId {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("feedback\n{key}\n{kind}\n{submission_id}"));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    EventId(
+        uuid::Builder::from_custom_bytes(bytes)
+            .into_uuid()
+            .to_string(),
+    )
 }
 
 /// `shipwatch.test`: what `POST /v1/destinations/{id}/test` sends to the destination named
@@ -666,6 +717,7 @@ pub(crate) mod tests {
                 "shipwatch.test",
                 "shipwatch.play_release.state_changed",
                 "shipwatch.key.push_degraded",
+                "shipwatch.testflight.feedback_received",
             ]
         );
     }

@@ -8,8 +8,9 @@ use serde_json::{Map, Value, json};
 
 use super::diff::{AppRef, BuildRef};
 use super::event_data::{
-    AccountActionRequired, AppVersionStateChanged, BuildStateChanged, EventData, KeyPushDegraded,
-    KeyRef, KeyStatusChanged, PhasedReleaseStateChanged, TestMessage,
+    AccountActionRequired, AppVersionStateChanged, BuildStateChanged, EventData, FeedbackKind,
+    KeyPushDegraded, KeyRef, KeyStatusChanged, PhasedReleaseStateChanged, TestMessage,
+    TestflightFeedbackReceived,
 };
 use super::wording::{Outcome, duration_words, platform_words, state_outcome, state_words};
 use crate::model::{EventRecord, KeyStatus, KeyStatusCode};
@@ -230,6 +231,7 @@ pub fn message(event: &EventRecord) -> Message {
         EventData::Test(data) => test_message(data),
         EventData::PlayReleaseStateChanged(data) => play_release_message(data),
         EventData::KeyPushDegraded(data) => push_degraded_message(data),
+        EventData::TestflightFeedbackReceived(data) => feedback_message(data),
         EventData::Other(_) => summary_message(event),
     };
     message.title = truncate(&message.title, TITLE_LIMIT);
@@ -667,6 +669,51 @@ fn push_degraded_message(data: &KeyPushDegraded) -> Message {
         link_label: "Open API keys".to_owned(),
         link_url: API_KEYS_PAGE.to_owned(),
         outcome: Outcome::Bad,
+    }
+}
+
+fn feedback_message(data: &TestflightFeedbackReceived) -> Message {
+    let app = data.app.label();
+    let build = data.build.as_ref().map(build_number);
+    let (what, outcome) = match data.kind {
+        FeedbackKind::Crash => ("crash report", Outcome::Bad),
+        FeedbackKind::Screenshot => ("screenshot feedback", Outcome::Neutral),
+    };
+    let title = match &build {
+        Some(build) => format!("{app} build {build}: TestFlight {what}"),
+        None => format!("{app}: TestFlight {what}"),
+    };
+    let description = match data.comment.as_deref().map(str::trim) {
+        Some(comment) if !comment.is_empty() => format!("A tester wrote: \"{comment}\""),
+        _ => format!("A tester sent a {what} without a comment."),
+    };
+    let mut facts = app_facts(&data.app);
+    if let Some(build) = build {
+        facts.push(("Build".to_owned(), build));
+    }
+    facts.push((
+        "Kind".to_owned(),
+        match data.kind {
+            FeedbackKind::Crash => "Crash".to_owned(),
+            FeedbackKind::Screenshot => "Screenshot".to_owned(),
+        },
+    ));
+    if let Some(device) = &data.device_model {
+        facts.push(("Device".to_owned(), device.clone()));
+    }
+    if let Some(os) = &data.os_version {
+        facts.push(("OS version".to_owned(), os.clone()));
+    }
+    if let Some(sent) = &data.created_at {
+        facts.push(("Sent".to_owned(), sent.clone()));
+    }
+    Message {
+        title,
+        description,
+        facts,
+        link_label: "Open in App Store Connect".to_owned(),
+        link_url: app_link(&data.app),
+        outcome,
     }
 }
 

@@ -171,6 +171,9 @@ mod tests {
         assert!(!is_known_event_type(""));
         assert!(is_known_event_type("shipwatch.play_release.state_changed"));
         assert!(is_known_event_type("shipwatch.key.push_degraded"));
-        assert_eq!(known_event_types().len(), 9);
+        assert!(is_known_event_type(
+            "shipwatch.testflight.feedback_received"
+        ));
+        assert_eq!(known_event_types().len(), 10);
     }
 }

@@ -4,6 +4,7 @@
 //! `{SHIPWATCH_PUBLIC_URL}/v1/push/apple/{key}/{reference}` (no secret in it). The key's
 //! `push` state says what came of it: `off`, `unavailable` (role), `active`, `degraded`.
 
+pub mod feedback;
 pub mod plan;
 pub mod receiver;
 

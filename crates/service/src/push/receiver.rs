@@ -15,6 +15,8 @@ use serde::Deserialize;
 use sha2::Sha256;
 use shipwatch_shared::clock::Clock;
 
+use super::feedback::{FeedbackRef, FeedbackService};
+use crate::domain::event_data::FeedbackKind;
 use crate::model::{KeyRecordId, SecretName, SecretValue};
 use crate::ports::{StoreError, Stores};
 
@@ -43,10 +45,11 @@ pub fn signature_is_valid(secret: &[u8], body: &[u8], header: Option<&str>) -> b
     mac.verify_slice(&given).is_ok()
 }
 
-/// Asks for one key to be read now (not waiting for the read).
+/// Asks for one key to be read now, or one feedback submission of it (not waiting for the read).
 #[async_trait]
 pub trait KeySweepTrigger: Send + Sync {
     async fn sweep_key(&self, key: &KeyRecordId) -> Result<(), String>;
+    async fn read_feedback(&self, key: &KeyRecordId, feedback: &FeedbackRef) -> Result<(), String>;
 }
 
 /// What a notification led to.
@@ -54,6 +57,8 @@ pub trait KeySweepTrigger: Send + Sync {
 pub enum Received {
     /// A state notification: the key's sweep was asked for.
     SweepRequested { event_type: String },
+    /// A feedback notification: reading the submission was asked for.
+    FeedbackRequested { kind: FeedbackKind },
     /// A ping: its `data.id` recorded in the store (like every notification) and logged.
     Ping,
     /// This `data.id` was handled before.
@@ -77,12 +82,35 @@ pub enum ReceiveError {
     Trigger(String),
 }
 
-/// The state notifications that make shipwatch read the key (contract section 7).
-const STATE_TYPES: [&str; 3] = [
-    "APP_STORE_VERSION_APP_VERSION_STATE_UPDATED",
-    "BUILD_UPLOAD_STATE_UPDATED",
-    "BUILD_BETA_DETAIL_EXTERNAL_BUILD_STATE_UPDATED",
-];
+/// What a notification's `data.type` says. App Store Connect posts the event type in camelCase
+/// there (`appStoreVersionAppVersionStateUpdated` for a webhook subscribed to
+/// `APP_STORE_VERSION_APP_VERSION_STATE_UPDATED`), and `webhookPingCreated` for a ping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum NotificationKind {
+    /// A state notification: the key is read at once (contract section 7).
+    State(&'static str),
+    Feedback(FeedbackKind),
+    Ping,
+    Unknown(String),
+}
+
+fn classify(kind: &str) -> NotificationKind {
+    match kind {
+        "appStoreVersionAppVersionStateUpdated" => {
+            NotificationKind::State("APP_STORE_VERSION_APP_VERSION_STATE_UPDATED")
+        }
+        "buildUploadStateUpdated" => NotificationKind::State("BUILD_UPLOAD_STATE_UPDATED"),
+        "buildBetaDetailExternalBuildStateUpdated" => {
+            NotificationKind::State("BUILD_BETA_DETAIL_EXTERNAL_BUILD_STATE_UPDATED")
+        }
+        "betaFeedbackCrashSubmissionCreated" => NotificationKind::Feedback(FeedbackKind::Crash),
+        "betaFeedbackScreenshotSubmissionCreated" => {
+            NotificationKind::Feedback(FeedbackKind::Screenshot)
+        }
+        "webhookPingCreated" => NotificationKind::Ping,
+        other => NotificationKind::Unknown(other.to_owned()),
+    }
+}
 
 #[derive(Deserialize)]
 struct Notification {
@@ -95,46 +123,42 @@ struct NotificationData {
     kind: String,
     id: String,
     #[serde(default)]
-    attributes: Option<serde_json::Value>,
+    relationships: Option<NotificationRelationships>,
 }
 
-/// The classified notification (pure).
-fn event_type_of(data: &NotificationData) -> String {
-    // The event type may be the resource type itself or an `eventType` attribute
-    // (`webhookEvents` in the spec carry `eventType` and `ping`).
-    data.attributes
-        .as_ref()
-        .and_then(|a| a.get("eventType"))
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
-        .unwrap_or_else(|| upper_snake(&data.kind))
+#[derive(Deserialize)]
+struct NotificationRelationships {
+    instance: Option<InstanceLink>,
 }
 
-/// `appStoreVersionAppVersionStateUpdated` -> `APP_STORE_VERSION_APP_VERSION_STATE_UPDATED`
-/// (a type already in upper snake case stays as it is).
-fn upper_snake(kind: &str) -> String {
-    let mut out = String::with_capacity(kind.len() + 8);
-    for (i, c) in kind.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 && !kind.contains('_') {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
+#[derive(Deserialize)]
+struct InstanceLink {
+    data: Option<Instance>,
+}
+
+/// The resource a notification is about (`relationships.instance.data`).
+#[derive(Deserialize)]
+struct Instance {
+    id: String,
+}
+
+impl NotificationData {
+    fn instance_id(&self) -> Option<&str> {
+        let instance = self
+            .relationships
+            .as_ref()?
+            .instance
+            .as_ref()?
+            .data
+            .as_ref()?;
+        Some(instance.id.as_str()).filter(|id| !id.is_empty())
     }
-    out
-}
-
-fn is_ping(data: &NotificationData) -> bool {
-    data.attributes
-        .as_ref()
-        .and_then(|a| a.get("ping"))
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false)
-        || data.kind.eq_ignore_ascii_case("webhookPingCreated")
-        || data.kind.eq_ignore_ascii_case("WEBHOOK_PING")
 }
 
 struct CachedSecret {
     value: SecretValue,
+    /// The app the webhook is for.
+    app_id: String,
     read_at: DateTime<Utc>,
 }
 
@@ -171,29 +195,31 @@ impl PushReceiver {
         self.memory.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The secret of webhook `reference` of `key`, or `None` when no such webhook of ours exists.
+    /// The secret of webhook `reference` of `key` and the app it is for, or `None` when no such
+    /// webhook of ours exists.
     async fn secret(
         &self,
         key: &KeyRecordId,
         reference: &str,
-    ) -> Result<Option<SecretValue>, ReceiveError> {
+    ) -> Result<Option<(SecretValue, String)>, ReceiveError> {
         let now = self.clock.now();
         let cache_key = (key.clone(), reference.to_owned());
         if let Some(cached) = self.memory().secrets.get(&cache_key)
             && (now - cached.read_at).to_std().unwrap_or_default() < SECRET_CACHE_TTL
         {
-            return Ok(Some(cached.value.clone()));
+            return Ok(Some((cached.value.clone(), cached.app_id.clone())));
         }
         let Some(record) = self.stores.keys.get_key_by_id(key).await? else {
             return Ok(None);
         };
-        let ours = record
-            .push
-            .as_ref()
-            .is_some_and(|p| p.webhooks.iter().any(|w| w.reference == reference));
-        if !ours {
+        let Some(app_id) = record.push.as_ref().and_then(|p| {
+            p.webhooks
+                .iter()
+                .find(|w| w.reference == reference)
+                .map(|w| w.app_id.clone())
+        }) else {
             return Ok(None);
-        }
+        };
         let name = SecretName::for_webhook(&record.team_id, reference);
         let Some(value) = self.stores.secrets.get_secret(&name).await? else {
             return Ok(None);
@@ -202,10 +228,11 @@ impl PushReceiver {
             cache_key,
             CachedSecret {
                 value: value.clone(),
+                app_id: app_id.clone(),
                 read_at: now,
             },
         );
-        Ok(Some(value))
+        Ok(Some((value, app_id)))
     }
 
     /// Handles one delivery. Nothing is written and nothing is asked for unless the signature holds.
@@ -216,7 +243,7 @@ impl PushReceiver {
         signature: Option<&str>,
         body: &[u8],
     ) -> Result<Received, ReceiveError> {
-        let Some(secret) = self.secret(key, reference).await? else {
+        let Some((secret, app_id)) = self.secret(key, reference).await? else {
             return Err(ReceiveError::BadSignature);
         };
         if !signature_is_valid(secret.expose().as_bytes(), body, signature) {
@@ -257,22 +284,44 @@ impl PushReceiver {
         if !first {
             return Ok(Received::Duplicate);
         }
-        if is_ping(&data) {
-            tracing::info!(key = %key, webhook = reference, notification = %data.id, "App Store Connect webhook ping received");
-            return Ok(Received::Ping);
-        }
-        let event_type = event_type_of(&data);
-        if !STATE_TYPES.contains(&event_type.as_str()) {
-            if self
-                .memory()
-                .unknown_types_logged
-                .insert(event_type.clone())
-            {
-                tracing::info!(key = %key, event_type = %event_type, "App Store Connect notification of a type shipwatch does not act on; ignored");
+        let kind = classify(&data.kind);
+        let asked = match &kind {
+            NotificationKind::Ping => {
+                tracing::info!(key = %key, webhook = reference, notification = %data.id, "App Store Connect webhook ping received");
+                return Ok(Received::Ping);
             }
-            return Ok(Received::Ignored { event_type });
-        }
-        if let Err(err) = self.trigger.sweep_key(key).await {
+            NotificationKind::Unknown(event_type) => {
+                if self
+                    .memory()
+                    .unknown_types_logged
+                    .insert(event_type.clone())
+                {
+                    tracing::info!(key = %key, event_type = %event_type, "App Store Connect notification of a type shipwatch does not act on; ignored");
+                }
+                return Ok(Received::Ignored {
+                    event_type: event_type.clone(),
+                });
+            }
+            NotificationKind::State(_) => self.trigger.sweep_key(key).await,
+            NotificationKind::Feedback(feedback_kind) => match data.instance_id() {
+                Some(submission_id) => {
+                    let feedback = FeedbackRef {
+                        app_id,
+                        kind: *feedback_kind,
+                        submission_id: submission_id.to_owned(),
+                    };
+                    self.trigger.read_feedback(key, &feedback).await
+                }
+                None => {
+                    // Nothing to read; answering 4xx would only make Apple redeliver it.
+                    tracing::warn!(key = %key, notification = %data.id, "feedback notification without `relationships.instance`; ignored");
+                    return Ok(Received::Ignored {
+                        event_type: data.kind.clone(),
+                    });
+                }
+            },
+        };
+        if let Err(err) = asked {
             // Let Apple redeliver: forget the id so the retry is processed.
             self.memory().seen.remove(&data.id);
             if let Err(forget) = self
@@ -281,23 +330,41 @@ impl PushReceiver {
                 .forget_notification(reference, &data.id)
                 .await
             {
-                tracing::warn!(key = %key, notification = %data.id, error = %forget, "could not forget a notification whose sweep was not asked for");
+                tracing::warn!(key = %key, notification = %data.id, error = %forget, "could not forget a notification whose work was not asked for");
             }
             return Err(ReceiveError::Trigger(err));
         }
-        tracing::info!(key = %key, event_type = %event_type, notification = %data.id, "push: one-key sweep requested");
-        Ok(Received::SweepRequested { event_type })
+        Ok(match kind {
+            NotificationKind::Feedback(feedback_kind) => {
+                tracing::info!(key = %key, kind = feedback_kind.as_str(), notification = %data.id, "push: feedback read requested");
+                Received::FeedbackRequested {
+                    kind: feedback_kind,
+                }
+            }
+            NotificationKind::State(event_type) => {
+                tracing::info!(key = %key, event_type, notification = %data.id, "push: one-key sweep requested");
+                Received::SweepRequested {
+                    event_type: event_type.to_owned(),
+                }
+            }
+            NotificationKind::Ping | NotificationKind::Unknown(_) => unreachable!("answered above"),
+        })
     }
 }
 
-/// Locally: the key's sweep runs in this process, then the delivery pass.
+/// Locally: the key's sweep (or the feedback read) runs in this process, then the delivery pass.
 pub struct InProcessKeySweep {
     sweeper: crate::sweep::SweepService,
+    feedback: FeedbackService,
 }
 
+/// Waits before the second and third try of a feedback read that failed (App Store Connect or
+/// the store briefly down); after that it is logged and given up, as Apple was answered already.
+const FEEDBACK_RETRY_WAITS: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(15)];
+
 impl InProcessKeySweep {
-    pub fn new(sweeper: crate::sweep::SweepService) -> Self {
-        Self { sweeper }
+    pub fn new(sweeper: crate::sweep::SweepService, feedback: FeedbackService) -> Self {
+        Self { sweeper, feedback }
     }
 }
 
@@ -309,6 +376,31 @@ impl KeySweepTrigger for InProcessKeySweep {
         // Not awaited: the receiver answers Apple at once.
         tokio::spawn(async move {
             sweeper.run_for_keys(&ids).await;
+            sweeper.deliver_due().await;
+        });
+        Ok(())
+    }
+
+    async fn read_feedback(&self, key: &KeyRecordId, feedback: &FeedbackRef) -> Result<(), String> {
+        let (sweeper, service) = (self.sweeper.clone(), self.feedback.clone());
+        let (key, feedback) = (key.clone(), feedback.clone());
+        tokio::spawn(async move {
+            let mut waits = FEEDBACK_RETRY_WAITS.iter();
+            loop {
+                match service.record(&key, &feedback).await {
+                    Ok(_) => break,
+                    Err(err) => match waits.next() {
+                        Some(wait) => {
+                            tracing::warn!(key = %key, error = %err, "feedback read failed; trying again");
+                            tokio::time::sleep(*wait).await;
+                        }
+                        None => {
+                            tracing::error!(key = %key, submission = %feedback.submission_id, error = %err, "feedback read failed three times; given up");
+                            return;
+                        }
+                    },
+                }
+            }
             sweeper.deliver_due().await;
         });
         Ok(())
@@ -335,6 +427,21 @@ impl KeySweepTrigger for QueuedKeySweep {
             shard: 1,
             planned_at: self.clock.now(),
             key_ids: vec![key.clone()],
+            feedback: None,
+        };
+        self.queue
+            .enqueue(&[shard])
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn read_feedback(&self, key: &KeyRecordId, feedback: &FeedbackRef) -> Result<(), String> {
+        let shard = crate::fanout::SweepShard {
+            sweep_id: format!("push-feedback-{}", uuid::Uuid::new_v4()),
+            shard: 1,
+            planned_at: self.clock.now(),
+            key_ids: vec![key.clone()],
+            feedback: Some(feedback.clone()),
         };
         self.queue
             .enqueue(&[shard])
@@ -372,30 +479,50 @@ mod tests {
     }
 
     #[test]
-    fn event_types_come_from_the_attribute_or_the_type() {
-        let with_attribute: Notification = serde_json::from_str(
-            r#"{"data":{"type":"webhookEvents","id":"1","attributes":{"eventType":"BUILD_UPLOAD_STATE_UPDATED"}}}"#,
+    fn notifications_are_classified_by_their_camel_case_type() {
+        assert_eq!(
+            classify("appStoreVersionAppVersionStateUpdated"),
+            NotificationKind::State("APP_STORE_VERSION_APP_VERSION_STATE_UPDATED")
+        );
+        assert_eq!(
+            classify("buildUploadStateUpdated"),
+            NotificationKind::State("BUILD_UPLOAD_STATE_UPDATED")
+        );
+        assert_eq!(
+            classify("buildBetaDetailExternalBuildStateUpdated"),
+            NotificationKind::State("BUILD_BETA_DETAIL_EXTERNAL_BUILD_STATE_UPDATED")
+        );
+        assert_eq!(
+            classify("betaFeedbackCrashSubmissionCreated"),
+            NotificationKind::Feedback(FeedbackKind::Crash)
+        );
+        assert_eq!(
+            classify("betaFeedbackScreenshotSubmissionCreated"),
+            NotificationKind::Feedback(FeedbackKind::Screenshot)
+        );
+        assert_eq!(classify("webhookPingCreated"), NotificationKind::Ping);
+        assert_eq!(
+            classify("backgroundAssetVersionStateUpdated"),
+            NotificationKind::Unknown("backgroundAssetVersionStateUpdated".into())
+        );
+        // The subscription spelling is not what Apple posts.
+        assert!(matches!(
+            classify("BUILD_UPLOAD_STATE_UPDATED"),
+            NotificationKind::Unknown(_)
+        ));
+    }
+
+    #[test]
+    fn the_instance_id_is_read_from_the_relationships() {
+        let feedback: Notification = serde_json::from_str(
+            r#"{"data":{"type":"betaFeedbackScreenshotSubmissionCreated","id":"n1","version":1,
+                "attributes":{"timestamp":"2026-12-03T09:00:00.000Z"},
+                "relationships":{"instance":{"data":{"type":"betaFeedbackScreenshotSubmissions","id":"s1"}}}}}"#,
         )
         .unwrap();
-        assert_eq!(
-            event_type_of(&with_attribute.data),
-            "BUILD_UPLOAD_STATE_UPDATED"
-        );
+        assert_eq!(feedback.data.instance_id(), Some("s1"));
         let bare: Notification =
-            serde_json::from_str(r#"{"data":{"type":"SOMETHING_NEW","id":"2"}}"#).unwrap();
-        assert_eq!(event_type_of(&bare.data), "SOMETHING_NEW");
-        let camel: Notification = serde_json::from_str(
-            r#"{"data":{"type":"appStoreVersionAppVersionStateUpdated","id":"4"}}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            event_type_of(&camel.data),
-            "APP_STORE_VERSION_APP_VERSION_STATE_UPDATED"
-        );
-        let ping: Notification = serde_json::from_str(
-            r#"{"data":{"type":"webhookEvents","id":"3","attributes":{"ping":true}}}"#,
-        )
-        .unwrap();
-        assert!(is_ping(&ping.data));
+            serde_json::from_str(r#"{"data":{"type":"webhookPingCreated","id":"p1"}}"#).unwrap();
+        assert_eq!(bare.data.instance_id(), None);
     }
 }
