@@ -31,6 +31,7 @@ mod lambda_events;
 mod openapi_routes;
 mod push_api;
 mod push_dedupe;
+mod push_deliveries;
 mod push_feedback;
 mod push_new_apps;
 mod push_provisioning;

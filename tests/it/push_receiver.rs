@@ -24,7 +24,8 @@ pub(crate) const APP: &str = "6450000001";
 const VERSION: &str = "v-1";
 const STATE_EVENTS: &str = "/v1/events?type=shipwatch.app_version.state_changed";
 
-/// A key with push `active` (one webhook of ours on [`APP`]) after its silent baseline sweep.
+/// A key with push `active` (one webhook of ours on [`APP`], pinged once provisioned) after its
+/// silent baseline sweep.
 pub(crate) struct Setup {
     pub(crate) asc: FakeAsc,
     pub(crate) app: TestApp,
@@ -60,6 +61,8 @@ pub(crate) async fn setup(backend: Backend) -> Setup {
         ],
     )
     .await;
+    // Pings and redeliveries reach the test app, as Apple's would reach the public URL.
+    asc.set_delivery_host(&app.base_url);
     let team = app.create_team("Acme").await;
     let (status, created) = app
         .post_json(

@@ -33,8 +33,10 @@ use shipwatch_shared::credentials::{IssuerId, KeyId};
 use crate::spec;
 use crate::test_keys::TestKey;
 
+mod deliveries;
 mod feedback;
 mod webhooks;
+pub use deliveries::FakeDelivery;
 pub use feedback::FakeFeedback;
 pub use webhooks::{FakeRole, FakeWebhook, MAX_WEBHOOKS_PER_APP, notification_body};
 
@@ -294,6 +296,9 @@ struct World {
     accounts: HashMap<String, Account>,
     tokens_seen: Vec<(String, String)>,
     requests: Vec<RecordedRequest>,
+    /// Where webhook deliveries are posted (the test app's address).
+    delivery_host: Option<String>,
+    deliveries: Vec<deliveries::FakeDelivery>,
 }
 
 struct Shared {

@@ -1,6 +1,7 @@
 //! App Store Connect webhooks behind the push port ([`shipwatch_service::push::WebhookAdmin`]):
 //! `GET /v1/apps` (ids), `GET /v1/apps/{id}/webhooks`, `POST /v1/webhooks`,
-//! `PATCH /v1/webhooks/{id}`, `DELETE /v1/webhooks/{id}`. Apple's 403 `FORBIDDEN_ERROR` on
+//! `PATCH /v1/webhooks/{id}`, `DELETE /v1/webhooks/{id}`, `POST /v1/webhookPings`,
+//! `GET /v1/webhooks/{id}/deliveries`, `POST /v1/webhookDeliveries`. Apple's 403 `FORBIDDEN_ERROR` on
 //! these means the key's role may not manage webhooks (Admin and App Manager may). The same
 //! adapter reads the feedback submissions those webhooks announce
 //! ([`shipwatch_service::push::feedback::FeedbackReader`]).
@@ -10,7 +11,7 @@ use shipwatch_service::accounts::{AccountError, Credentials};
 use shipwatch_service::domain::event_data::FeedbackKind;
 use shipwatch_service::push::feedback::{FeedbackReader, FeedbackSubmission};
 use shipwatch_service::push::{
-    EVENT_TYPES, RemoteWebhook, WebhookAdmin, WebhookRepair, WebhookSpec,
+    Delivery, DeliveryState, EVENT_TYPES, RemoteWebhook, WebhookAdmin, WebhookRepair, WebhookSpec,
 };
 use shipwatch_shared::asc::{AscClient, AscSession, NewWebhook, Webhook, WebhookChange};
 
@@ -125,6 +126,56 @@ impl WebhookAdmin for AscWebhookAdmin {
     ) -> Result<(), AccountError> {
         self.session(credentials)?
             .delete_webhook(webhook_id)
+            .await
+            .map_err(account_error)
+    }
+
+    async fn ping(&self, credentials: &Credentials, webhook_id: &str) -> Result<(), AccountError> {
+        self.session(credentials)?
+            .ping_webhook(webhook_id)
+            .await
+            .map_err(account_error)
+    }
+
+    async fn deliveries(
+        &self,
+        credentials: &Credentials,
+        webhook_id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Delivery>, AccountError> {
+        let since = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let listed = self
+            .session(credentials)?
+            .list_deliveries(webhook_id, &since)
+            .await
+            .map_err(account_error)?;
+        Ok(listed
+            .into_iter()
+            .map(|d| Delivery {
+                state: match d.state.as_str() {
+                    "SUCCEEDED" => DeliveryState::Succeeded,
+                    "FAILED" => DeliveryState::Failed,
+                    _ => DeliveryState::Pending,
+                },
+                detail: match (d.http_status, d.error_message) {
+                    (Some(status), Some(message)) => Some(format!("HTTP {status}: {message}")),
+                    (Some(status), None) => Some(format!("HTTP {status}")),
+                    (None, message) => message,
+                },
+                id: d.id,
+                event_id: d.event_id,
+                ping: d.ping,
+            })
+            .collect())
+    }
+
+    async fn redeliver(
+        &self,
+        credentials: &Credentials,
+        delivery_id: &str,
+    ) -> Result<(), AccountError> {
+        self.session(credentials)?
+            .redeliver(delivery_id)
             .await
             .map_err(account_error)
     }

@@ -15,4 +15,4 @@ pub use error::{AGREEMENTS_MISSING_CODE, AscError, RateLimit};
 pub use feedback::{FeedbackBuild, FeedbackKind, FeedbackSubmission};
 pub use models::*;
 pub use token::{AUDIENCE, AccessToken, REFRESH_MARGIN, TOKEN_LIFETIME, TokenError, mint_token};
-pub use webhooks::{NewWebhook, Webhook, WebhookChange};
+pub use webhooks::{NewWebhook, Webhook, WebhookChange, WebhookDelivery};

@@ -1,7 +1,8 @@
 //! App Store Connect webhooks (`/v1/webhooks`, `/v1/apps/{id}/webhooks`): what push
 //! provisioning reads and writes. Paths, bodies and enums follow the 4.4.1 OpenAPI spec
 //! (`webhooks_createInstance`, `webhooks_updateInstance`, `webhooks_deleteInstance`,
-//! `apps_webhooks_getToManyRelated`).
+//! `apps_webhooks_getToManyRelated`, `webhookPings_createInstance`,
+//! `webhooks_deliveries_getToManyRelated`, `webhookDeliveries_createInstance`).
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,8 +13,50 @@ use super::jsonapi::{PrimaryData, Resource};
 
 /// `fields[webhooks]` read back (never the secret: Apple does not return it).
 const WEBHOOK_FIELDS: &str = "enabled,eventTypes,name,url,app";
-/// The spec's maximum `limit` of `GET /v1/apps/{id}/webhooks`.
+/// The spec's maximum `limit` of `GET /v1/apps/{id}/webhooks` (and of a webhook's deliveries).
 const WEBHOOKS_PAGE_LIMIT: &str = "200";
+/// `fields[webhookDeliveries]` read back (not the request or response bodies).
+const DELIVERY_FIELDS: &str = "createdDate,deliveryState,errorMessage,redelivery,response,event";
+
+/// One delivery of a webhook's notification, as App Store Connect reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    pub id: String,
+    /// The `webhookEvents` id: a delivery and its redeliveries share it.
+    pub event_id: Option<String>,
+    /// `SUCCEEDED`, `FAILED` or `PENDING`, as Apple spells it.
+    pub state: String,
+    pub created_date: Option<String>,
+    pub error_message: Option<String>,
+    /// The HTTP status the receiver answered, when it answered at all.
+    pub http_status: Option<u16>,
+    /// This delivery was itself a redelivery.
+    pub redelivery: bool,
+    /// The delivered event was a ping (from the included `webhookEvents`).
+    pub ping: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeliveryAttributes {
+    delivery_state: Option<String>,
+    created_date: Option<String>,
+    error_message: Option<String>,
+    #[serde(default)]
+    redelivery: Option<bool>,
+    response: Option<DeliveryResponse>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeliveryResponse {
+    http_status_code: Option<u16>,
+}
+
+#[derive(Deserialize)]
+struct EventAttributes {
+    ping: Option<bool>,
+}
 
 /// One webhook as Apple shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,6 +207,79 @@ impl AscSession {
             self.send_document(reqwest::Method::PATCH, &url, Some(&body))
                 .await?,
         )
+    }
+
+    /// `POST /v1/webhookPings`: App Store Connect sends the webhook a ping.
+    pub async fn ping_webhook(&self, webhook_id: &str) -> Result<(), AscError> {
+        let url = self.endpoint("/v1/webhookPings", &[]);
+        let body = json!({
+            "data": {
+                "type": "webhookPings",
+                "relationships": {
+                    "webhook": { "data": { "type": "webhooks", "id": webhook_id } }
+                }
+            }
+        });
+        self.send_document(reqwest::Method::POST, &url, Some(&body))
+            .await
+            .map(|_| ())
+    }
+
+    /// `GET /v1/webhooks/{id}/deliveries` created at or after `since` (RFC 3339), all pages,
+    /// with the event each delivered (its id, and whether it was a ping).
+    pub async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        since: &str,
+    ) -> Result<Vec<WebhookDelivery>, AscError> {
+        let mut url = self.endpoint_with_segments(&["v1", "webhooks", webhook_id, "deliveries"]);
+        url.query_pairs_mut()
+            .append_pair("filter[createdDateGreaterThanOrEqualTo]", since)
+            .append_pair("fields[webhookDeliveries]", DELIVERY_FIELDS)
+            .append_pair("include", "event")
+            .append_pair("fields[webhookEvents]", "ping")
+            .append_pair("limit", WEBHOOKS_PAGE_LIMIT);
+        let (resources, included) = self.get_all_pages(url).await?;
+        resources
+            .iter()
+            .map(|resource| {
+                let attributes: DeliveryAttributes = resource.attributes()?;
+                let event = resource.to_one("event");
+                let ping = event
+                    .and_then(|link| included.get(link))
+                    .map(|event| event.attributes::<EventAttributes>())
+                    .transpose()?
+                    .and_then(|event| event.ping)
+                    .unwrap_or(false);
+                Ok(WebhookDelivery {
+                    id: resource.id.clone(),
+                    event_id: event.map(|link| link.id.clone()),
+                    state: attributes.delivery_state.unwrap_or_default(),
+                    created_date: attributes.created_date,
+                    error_message: attributes.error_message,
+                    http_status: attributes.response.and_then(|r| r.http_status_code),
+                    redelivery: attributes.redelivery.unwrap_or(false),
+                    ping,
+                })
+            })
+            .collect()
+    }
+
+    /// `POST /v1/webhookDeliveries` with `template`: App Store Connect sends that delivery's
+    /// notification again (same `data.id`).
+    pub async fn redeliver(&self, delivery_id: &str) -> Result<(), AscError> {
+        let url = self.endpoint("/v1/webhookDeliveries", &[]);
+        let body = json!({
+            "data": {
+                "type": "webhookDeliveries",
+                "relationships": {
+                    "template": { "data": { "type": "webhookDeliveries", "id": delivery_id } }
+                }
+            }
+        });
+        self.send_document(reqwest::Method::POST, &url, Some(&body))
+            .await
+            .map(|_| ())
     }
 
     /// `DELETE /v1/webhooks/{id}`; a webhook already gone counts as deleted.

@@ -137,7 +137,7 @@ fn string_list(value: &Value) -> Vec<String> {
 
 /// Answers the webhook paths; `None` for every other path (left to the read-only part).
 pub(super) fn answer(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     method: &Method,
     path: &str,
     query: &[(String, String)],
@@ -146,6 +146,8 @@ pub(super) fn answer(
     body: &[u8],
 ) -> Option<Response> {
     let is_webhooks = path == "/v1/webhooks"
+        || path == "/v1/webhookPings"
+        || path == "/v1/webhookDeliveries"
         || path.starts_with("/v1/webhooks/")
         || (path.starts_with("/v1/apps/") && path.ends_with("/webhooks"));
     if !is_webhooks {
@@ -179,6 +181,17 @@ pub(super) fn answer(
         }
     };
     let base_url = shared.base_url.clone();
+    if let Some(answer) = delivery_answer(
+        shared,
+        method.as_str(),
+        &operation.template,
+        path,
+        query,
+        issuer_id,
+        &parsed_body,
+    ) {
+        return Some(answer);
+    }
     let mut world = shared.world();
     let Some(account) = world.accounts.get_mut(issuer_id) else {
         return Some(not_found("There is no resource with this id."));
@@ -329,8 +342,9 @@ impl FakeAsc {
     /// Sends `body` as App Store Connect would to webhook `webhook_id`: `POST` with
     /// `x-apple-signature: hmacsha256=<hex HMAC-SHA256 of the body with the webhook's secret>`.
     /// It goes to the path of the registered URL on `host` (the test app's address, known only
-    /// after the webhook's public URL was chosen). `signature` overrides the header (`Some("")`
-    /// sends none). Returns the status and body of the answer.
+    /// after the webhook's public URL was chosen; later pings and redeliveries go there too), and
+    /// is recorded as a delivery. `signature` overrides the header (`Some("")` sends none).
+    /// Returns the status and body of the answer (status 0: the host could not be reached).
     pub async fn deliver_notification(
         &self,
         webhook_id: &str,
@@ -338,37 +352,118 @@ impl FakeAsc {
         body: &Value,
         signature: Option<&str>,
     ) -> (u16, String) {
-        use hmac::Mac as _;
-        let webhook = {
-            let world = self.shared.world();
-            world
-                .accounts
-                .values()
-                .flat_map(|a| a.webhooks.iter())
-                .find(|w| w.id == webhook_id)
-                .cloned()
-                .unwrap_or_else(|| panic!("no webhook {webhook_id}"))
-        };
-        let raw = serde_json::to_vec(body).expect("JSON body");
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(webhook.secret.as_bytes())
-            .expect("HMAC key");
-        mac.update(&raw);
-        let computed = format!("hmacsha256={}", hex::encode(mac.finalize().into_bytes()));
-        let path = url::Url::parse(&webhook.url)
-            .expect("webhook URL")
-            .path()
-            .to_owned();
-        let mut request = reqwest::Client::new()
-            .post(format!("{}{path}", host.trim_end_matches('/')))
-            .header("content-type", "application/json")
-            .body(raw);
-        match signature {
-            None => request = request.header("x-apple-signature", computed),
-            Some("") => {}
-            Some(other) => request = request.header("x-apple-signature", other),
-        }
-        let response = request.send().await.expect("delivery");
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap_or_default())
+        self.set_delivery_host(host);
+        let mut outgoing = deliveries::Outgoing::new(webhook_id, body.clone());
+        outgoing.signature = signature.map(str::to_owned);
+        let delivery = deliveries::record_pending(&self.shared, &outgoing)
+            .unwrap_or_else(|| panic!("no webhook {webhook_id}"));
+        deliveries::send(&self.shared, &delivery, outgoing).await
     }
+}
+
+/// Pings, the deliveries of a webhook and redeliveries; `None` for the other webhook paths.
+fn delivery_answer(
+    shared: &Arc<Shared>,
+    method: &str,
+    template: &str,
+    path: &str,
+    query: &[(String, String)],
+    issuer_id: &str,
+    body: &Value,
+) -> Option<Response> {
+    let owns_webhook = |webhook_id: &str| {
+        shared
+            .world()
+            .accounts
+            .get(issuer_id)
+            .is_some_and(|a| a.webhooks.iter().any(|w| w.id == webhook_id))
+    };
+    let request = ParsedQuery::new(query);
+    let context = Context {
+        base_url: &shared.base_url,
+        path,
+        query,
+        request: &request,
+    };
+    Some(match (method, template) {
+        ("POST", "/v1/webhookPings") => {
+            if let Err(problems) = spec::validate_against("WebhookPingCreateRequest", body) {
+                return Some(invalid_body(problems));
+            }
+            let webhook_id = body["data"]["relationships"]["webhook"]["data"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if !owns_webhook(&webhook_id) {
+                return Some(not_found("There is no webhook with this id."));
+            }
+            let ping_id = uuid::Uuid::new_v4().to_string();
+            let payload = json!({
+                "data": {
+                    "type": "webhookPingCreated",
+                    "id": ping_id,
+                    "version": 1,
+                    "attributes": { "timestamp": shared.now().to_rfc3339_opts(SecondsFormat::Millis, true) }
+                }
+            });
+            deliveries::send_later(shared, deliveries::Outgoing::new(&webhook_id, payload));
+            (
+                StatusCode::CREATED,
+                axum::Json(json!({
+                    "data": {
+                        "type": "webhookPings",
+                        "id": ping_id,
+                        "links": { "self": format!("{}/v1/webhookPings/{ping_id}", shared.base_url) }
+                    },
+                    "links": { "self": format!("{}/v1/webhookPings", shared.base_url) }
+                })),
+            )
+                .into_response()
+        }
+        ("GET", "/v1/webhooks/{id}/deliveries") => {
+            let webhook_id = path_id(path, 3);
+            if !owns_webhook(&webhook_id) {
+                return Some(not_found("There is no webhook with this id."));
+            }
+            let all = shared.world().deliveries.clone();
+            let document = deliveries::deliveries_document(&context, &all, &webhook_id);
+            (StatusCode::OK, axum::Json(document)).into_response()
+        }
+        ("POST", "/v1/webhookDeliveries") => {
+            if let Err(problems) = spec::validate_against("WebhookDeliveryCreateRequest", body) {
+                return Some(invalid_body(problems));
+            }
+            let template_id = body["data"]["relationships"]["template"]["data"]["id"]
+                .as_str()
+                .unwrap_or_default();
+            let template = shared
+                .world()
+                .deliveries
+                .iter()
+                .find(|d| d.id == template_id)
+                .cloned();
+            let Some(template) = template.filter(|t| owns_webhook(&t.webhook_id)) else {
+                return Some(not_found("There is no webhook delivery with this id."));
+            };
+            let mut outgoing = deliveries::Outgoing::new(&template.webhook_id, template.payload);
+            outgoing.redelivery = true;
+            outgoing.event_id = template.event_id;
+            let Some(id) = deliveries::send_later(shared, outgoing) else {
+                return Some(not_found("There is no webhook with this id."));
+            };
+            let created = shared
+                .world()
+                .deliveries
+                .iter()
+                .find(|d| d.id == id)
+                .cloned()
+                .expect("the delivery just recorded");
+            (
+                StatusCode::CREATED,
+                axum::Json(deliveries::created_delivery_document(&context, &created)),
+            )
+                .into_response()
+        }
+        _ => return None,
+    })
 }

@@ -436,6 +436,24 @@ mod tests {
                 }),
                 r#"{"key":{"id":"key1","key_id":"ABCDE12345"},"message":"app 1: gone","new_push":"degraded","old_push":"active"}"#,
             ),
+            (
+                TESTFLIGHT_FEEDBACK_RECEIVED,
+                EventData::TestflightFeedbackReceived(TestflightFeedbackReceived {
+                    app: AppRef {
+                        id: "app1".into(),
+                        name: "Hello".into(),
+                        bundle_id: "com.example.hello".into(),
+                    },
+                    build: None,
+                    kind: FeedbackKind::Crash,
+                    submission_id: "s1".into(),
+                    comment: None,
+                    device_model: Some("iPhone16,1".into()),
+                    os_version: Some("26.1".into()),
+                    created_at: Some("2027-01-15T08:00:00Z".into()),
+                }),
+                r#"{"app":{"bundle_id":"com.example.hello","id":"app1","name":"Hello"},"build":null,"comment":null,"created_at":"2027-01-15T08:00:00Z","device_model":"iPhone16,1","kind":"crash","os_version":"26.1","submission_id":"s1"}"#,
+            ),
         ])
     }
 

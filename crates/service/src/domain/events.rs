@@ -695,6 +695,20 @@ pub(crate) mod tests {
             &ctx(),
         ));
         events.push(key_push_degraded(&key, PushStatus::Active, "m", now()));
+        let feedback = TestflightFeedbackReceived {
+            app: hello(),
+            build: Some(build()),
+            kind: super::super::event_data::FeedbackKind::Screenshot,
+            submission_id: "s1".into(),
+            comment: Some("c".into()),
+            device_model: None,
+            os_version: None,
+            created_at: None,
+        };
+        events.push(testflight_feedback_received(&key, feedback.clone(), now()));
+        // The same submission of the same key: the same event id (stored once).
+        let again = testflight_feedback_received(&key, feedback, now());
+        assert_eq!(events.last().map(|e| &e.id), Some(&again.id));
         let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
         assert_eq!(types, EVENT_TYPES);
         for event in &events {

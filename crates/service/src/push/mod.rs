@@ -11,6 +11,7 @@ pub mod receiver;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use rand::RngCore;
 use shipwatch_shared::clock::Clock;
 
@@ -78,7 +79,78 @@ pub trait WebhookAdmin: Send + Sync {
     /// Deletes; a webhook already gone counts as deleted.
     async fn delete(&self, credentials: &Credentials, webhook_id: &str)
     -> Result<(), AccountError>;
+    /// Asks the store to send the webhook a ping (it arrives at the receiver like a notification).
+    async fn ping(&self, credentials: &Credentials, webhook_id: &str) -> Result<(), AccountError>;
+    /// The webhook's deliveries created at or after `since`.
+    async fn deliveries(
+        &self,
+        credentials: &Credentials,
+        webhook_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Delivery>, AccountError>;
+    /// Asks the store to send a failed delivery's notification again.
+    async fn redeliver(
+        &self,
+        credentials: &Credentials,
+        delivery_id: &str,
+    ) -> Result<(), AccountError>;
 }
+
+/// One delivery of a webhook's notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: String,
+    /// The notification delivered: a delivery and its redeliveries share it.
+    pub event_id: Option<String>,
+    pub state: DeliveryState,
+    /// What went wrong, in the store's words (an HTTP status or a connection error).
+    pub detail: Option<String>,
+    /// It was a ping (nothing to recover by sending it again).
+    pub ping: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryState {
+    Succeeded,
+    Failed,
+    /// Not sent yet (or a state this version does not know).
+    Pending,
+}
+
+/// The notifications that never got through: events (not pings) with a failed delivery and no
+/// delivery that succeeded or is still pending. One delivery per event, the last failed one, as
+/// the template of the redelivery.
+pub fn lost_deliveries(deliveries: &[Delivery]) -> Vec<&Delivery> {
+    let mut lost: Vec<&Delivery> = Vec::new();
+    for delivery in deliveries
+        .iter()
+        .filter(|d| d.state == DeliveryState::Failed && !d.ping)
+    {
+        let event = delivery.event_id.as_deref();
+        let got_through = event.is_some()
+            && deliveries
+                .iter()
+                .any(|d| d.event_id.as_deref() == event && d.state != DeliveryState::Failed);
+        if got_through {
+            continue;
+        }
+        match lost
+            .iter_mut()
+            .find(|l| event.is_some() && l.event_id.as_deref() == event)
+        {
+            Some(earlier) => *earlier = delivery,
+            None => lost.push(delivery),
+        }
+    }
+    lost
+}
+
+/// How far before the previous check the failed deliveries are read, so a delivery that failed
+/// while that check ran is not missed (asking twice is harmless: the receiver deduplicates).
+const FAILED_DELIVERY_OVERLAP_MINUTES: i64 = 5;
+/// Most redeliveries asked for per webhook and check (a long outage: the rest next time, and
+/// polling covers state changes meanwhile).
+const MAX_REDELIVERIES_PER_CHECK: usize = 50;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -259,10 +331,13 @@ impl PushService {
                 Err(_) => kept.push(gone.clone()),
             }
         }
+        let recovered = self
+            .recover_failed_deliveries(key, credentials, &kept, previous)
+            .await;
         Ok(if problems.is_empty() {
             PushState {
                 status: PushStatus::Active,
-                message: None,
+                message: recovered,
                 webhooks: kept,
                 checked_at: now,
             }
@@ -277,6 +352,74 @@ impl PushService {
                 checked_at: now,
             }
         })
+    }
+
+    /// Asks the store to send again what it failed to deliver to our webhooks since the previous
+    /// check ([`lost_deliveries`]): push is the only source of TestFlight feedback, so a
+    /// notification lost while shipwatch was unreachable would otherwise be lost for good (state
+    /// changes are also caught by polling). Says what it did, for `push_message`; a failure to
+    /// read or ask is logged, never fatal to the check.
+    async fn recover_failed_deliveries(
+        &self,
+        key: &ApiKeyRecord,
+        credentials: &Credentials,
+        kept: &[PushWebhook],
+        previous: &PushState,
+    ) -> Option<String> {
+        let since =
+            previous.checked_at - chrono::Duration::minutes(FAILED_DELIVERY_OVERLAP_MINUTES);
+        let mut lost_count = 0usize;
+        let mut asked = 0usize;
+        let mut last_detail = None;
+        // Only webhooks that were already ours at the previous check have a window to look at.
+        for webhook in kept.iter().filter(|w| {
+            previous
+                .webhooks
+                .iter()
+                .any(|p| p.webhook_id == w.webhook_id)
+        }) {
+            let deliveries = match self
+                .admin
+                .deliveries(credentials, &webhook.webhook_id, since)
+                .await
+            {
+                Ok(deliveries) => deliveries,
+                Err(err) => {
+                    tracing::warn!(key = %key.id, webhook = %webhook.webhook_id, error = %err, "could not read the webhook's deliveries");
+                    continue;
+                }
+            };
+            let lost = lost_deliveries(&deliveries);
+            lost_count += lost.len();
+            if let Some(delivery) = lost.last() {
+                last_detail.clone_from(&delivery.detail);
+            }
+            for delivery in lost.into_iter().take(MAX_REDELIVERIES_PER_CHECK) {
+                match self.admin.redeliver(credentials, &delivery.id).await {
+                    Ok(()) => asked += 1,
+                    Err(err) => {
+                        tracing::warn!(key = %key.id, delivery = %delivery.id, error = %err, "could not ask for a redelivery")
+                    }
+                }
+            }
+        }
+        if lost_count == 0 {
+            return None;
+        }
+        tracing::warn!(key = %key.id, lost = lost_count, redeliveries = asked, "App Store Connect could not deliver some notifications; redeliveries asked for");
+        Some(format!(
+            "App Store Connect could not deliver {lost_count} notification(s) to shipwatch since {} (last: {}); shipwatch asked it to send {asked} of them again.",
+            since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            last_detail.unwrap_or_else(|| "no detail".to_owned())
+        ))
+    }
+
+    /// A ping right after a webhook is made or repointed exercises the whole path (Apple, the
+    /// public URL, the receiver); its delivery shows in App Store Connect and in the next check.
+    async fn ping(&self, key: &ApiKeyRecord, credentials: &Credentials, webhook_id: &str) {
+        if let Err(err) = self.admin.ping(credentials, webhook_id).await {
+            tracing::warn!(key = %key.id, webhook = webhook_id, error = %err, "could not ask App Store Connect to ping the webhook");
+        }
     }
 
     /// Secret first, then the webhook; on failure the new secret is removed again.
@@ -303,6 +446,7 @@ impl PushService {
                     self.delete_secret(key, &old.reference).await;
                 }
                 tracing::info!(key = %key.id, app = %app_id, webhook = %created.id, "App Store Connect webhook created");
+                self.ping(key, credentials, &created.id).await;
                 Ok(Ok(PushWebhook {
                     reference,
                     app_id: app_id.to_owned(),
@@ -337,6 +481,7 @@ impl PushService {
                 if let Some(old) = known {
                     self.delete_secret(key, &old.reference).await;
                 }
+                self.ping(key, credentials, webhook_id).await;
                 Ok(Ok(PushWebhook {
                     reference,
                     app_id: app_id.to_owned(),
@@ -543,6 +688,41 @@ fn is_app_store_connect(key: &ApiKeyRecord) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn delivery(id: &str, event: &str, state: DeliveryState) -> Delivery {
+        Delivery {
+            id: id.into(),
+            event_id: Some(event.into()),
+            state,
+            detail: Some(format!("detail of {id}")),
+            ping: false,
+        }
+    }
+
+    #[test]
+    fn only_notifications_that_never_got_through_are_lost() {
+        use DeliveryState::*;
+        let mut ping = delivery("p", "e-ping", Failed);
+        ping.ping = true;
+        let deliveries = vec![
+            delivery("d1", "e1", Failed),
+            delivery("d2", "e1", Failed),
+            delivery("d3", "e2", Failed),
+            delivery("d4", "e2", Succeeded),
+            delivery("d5", "e3", Succeeded),
+            delivery("d6", "e4", Failed),
+            delivery("d7", "e4", Pending),
+            ping,
+        ];
+        let lost: Vec<&str> = lost_deliveries(&deliveries)
+            .iter()
+            .map(|d| d.id.as_str())
+            .collect();
+        // e1 twice failed (the last failure is the template); e2 got through on a redelivery;
+        // e4 is still being sent; pings are not recovered.
+        assert_eq!(lost, vec!["d2"]);
+        assert!(lost_deliveries(&[]).is_empty());
+    }
 
     #[test]
     fn an_app_without_a_webhook_is_found() {
