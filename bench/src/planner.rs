@@ -282,6 +282,15 @@ impl KeyStore for GeneratedKeys {
     async fn update_key(&self, _key: &ApiKeyRecord, _expected_revision: u64) -> StoreResult<()> {
         Err(StoreError::Unavailable("read-only bench store".into()))
     }
+    async fn update_key_announcing(
+        &self,
+        _key: &ApiKeyRecord,
+        _expected_revision: u64,
+        _events: &[shipwatch_service::model::EventRecord],
+        _deliveries: &[shipwatch_service::model::DeliveryRecord],
+    ) -> StoreResult<()> {
+        Err(StoreError::Unavailable("read-only bench store".into()))
+    }
     async fn delete_key(&self, _team: &TeamId, _id: &KeyRecordId) -> StoreResult<bool> {
         Ok(false)
     }

@@ -46,6 +46,7 @@ contract!(
     every_key_is_listed_once_across_small_pages,
     key_id_is_unique_per_team,
     key_updates_are_conditional_on_revision,
+    a_key_update_and_its_announcement_are_stored_together_or_not_at_all,
     deleting_a_key_frees_its_key_id_and_drops_its_snapshot,
     secrets_are_created_replaced_and_deleted,
     destinations_are_isolated_by_team,
@@ -300,6 +301,85 @@ async fn key_updates_are_conditional_on_revision(stores: Stores) {
         ..key
     };
     assert_conflict("absent key", stores.keys.update_key(&missing, 0).await);
+}
+
+async fn a_key_update_and_its_announcement_are_stored_together_or_not_at_all(stores: Stores) {
+    let (team, key) = team_with_key(&stores).await;
+    let target = destination(&team.id, "ops", 0);
+    ok(
+        "insert destination",
+        stores.destinations.insert_destination(&target).await,
+    );
+    let invalid = ApiKeyRecord {
+        status: KeyStatus::Invalid,
+        revision: 1,
+        ..key.clone()
+    };
+    let announcement = event(&team.id, "app-1", "shipwatch.key.status_changed", "k", 10);
+    let announced_delivery = delivery(&announcement, &target.id, 10);
+    ok(
+        "update and announce",
+        stores
+            .keys
+            .update_key_announcing(
+                &invalid,
+                0,
+                std::slice::from_ref(&announcement),
+                std::slice::from_ref(&announced_delivery),
+            )
+            .await,
+    );
+    assert_eq!(
+        ok("get", stores.keys.get_key_by_id(&key.id).await),
+        Some(invalid.clone())
+    );
+    let stored = ok("get event", stores.sweeps.get_event(&announcement.id).await);
+    assert_eq!(stored.map(|e| e.summary), Some("k".to_owned()));
+    let due = ok("due", stores.sweeps.due_deliveries(at(20), 10).await);
+    assert_eq!(
+        due.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+        vec![announced_delivery.id.clone()]
+    );
+
+    // A writer that read the old revision: neither its key change nor its event is stored.
+    let late = ApiKeyRecord {
+        status: KeyStatus::Valid,
+        revision: 1,
+        ..key.clone()
+    };
+    let late_event = event(
+        &team.id,
+        "app-1",
+        "shipwatch.key.status_changed",
+        "late",
+        11,
+    );
+    let late_delivery = delivery(&late_event, &target.id, 11);
+    assert_conflict(
+        "stale revision",
+        stores
+            .keys
+            .update_key_announcing(
+                &late,
+                0,
+                std::slice::from_ref(&late_event),
+                std::slice::from_ref(&late_delivery),
+            )
+            .await,
+    );
+    assert_eq!(
+        ok("get", stores.keys.get_key_by_id(&key.id).await),
+        Some(invalid)
+    );
+    assert_eq!(
+        ok(
+            "get late event",
+            stores.sweeps.get_event(&late_event.id).await
+        ),
+        None
+    );
+    let due = ok("due", stores.sweeps.due_deliveries(at(20), 10).await);
+    assert_eq!(due.len(), 1, "{due:?}");
 }
 
 async fn deleting_a_key_frees_its_key_id_and_drops_its_snapshot(stores: Stores) {

@@ -86,6 +86,17 @@ impl KeyStore for FaultyKeys {
     async fn update_key(&self, key: &ApiKeyRecord, expected_revision: u64) -> StoreResult<()> {
         self.inner.update_key(key, expected_revision).await
     }
+    async fn update_key_announcing(
+        &self,
+        key: &ApiKeyRecord,
+        expected_revision: u64,
+        events: &[shipwatch_service::model::EventRecord],
+        deliveries: &[shipwatch_service::model::DeliveryRecord],
+    ) -> StoreResult<()> {
+        self.inner
+            .update_key_announcing(key, expected_revision, events, deliveries)
+            .await
+    }
     async fn delete_key(&self, team: &TeamId, id: &KeyRecordId) -> StoreResult<bool> {
         fail_if(&self.faults.key_delete, "delete_key")?;
         self.inner.delete_key(team, id).await

@@ -916,6 +916,39 @@ impl KeyStore for AwsStore {
             })
     }
 
+    async fn update_key_announcing(
+        &self,
+        key: &ApiKeyRecord,
+        expected_revision: u64,
+        events: &[EventRecord],
+        deliveries: &[DeliveryRecord],
+    ) -> StoreResult<()> {
+        check_next_revision("key", key.revision, expected_revision)?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(key_item(key)?))
+            .condition_expression("#rev = :expected AND #team = :team")
+            .expression_attribute_names("#rev", REVISION)
+            .expression_attribute_names("#team", TEAM_ID)
+            .expression_attribute_values(":expected", n(expected_revision))
+            .expression_attribute_values(":team", s(key.team_id.0.clone()))
+            .build()
+            .map_err(build_error("update key"))?;
+        let mut writes = vec![TransactWriteItem::builder().put(put).build()];
+        let history = self.history_writes(writes.len(), events, deliveries)?;
+        writes.extend(history.writes);
+        self.transact("update key", writes)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict("the key was changed or deleted meanwhile".to_owned())
+                }
+                other => other,
+            })?;
+        self.finish_history(history.outbox).await;
+        Ok(())
+    }
+
     async fn delete_key(&self, team: &TeamId, id: &KeyRecordId) -> StoreResult<bool> {
         let Some(key) = self.get_key(team, id).await? else {
             return Ok(false);

@@ -534,6 +534,45 @@ impl KeyStore for EmbeddedStore {
         .await
     }
 
+    async fn update_key_announcing(
+        &self,
+        key: &ApiKeyRecord,
+        expected_revision: u64,
+        events: &[EventRecord],
+        deliveries: &[DeliveryRecord],
+    ) -> StoreResult<()> {
+        check_next_revision("key", key.revision, expected_revision)?;
+        let body = to_json("key", key)?;
+        let row = (
+            key.id.0.clone(),
+            key.team_id.0.clone(),
+            key.account.identity().to_owned(),
+            key.revision as i64,
+        );
+        let expected = expected_revision as i64;
+        let (events, deliveries) = history_rows(events, deliveries)?;
+        self.run(move |c| {
+            let transaction = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(sql_error("update key"))?;
+            let changed = transaction
+                .execute(
+                    "UPDATE api_keys SET key_id = ?3, revision = ?4, body = ?5
+                     WHERE id = ?1 AND team_id = ?2 AND revision = ?6",
+                    params![row.0, row.1, row.2, row.3, body, expected],
+                )
+                .map_err(sql_error("update key"))?;
+            if changed != 1 {
+                return Err(StoreError::Conflict(
+                    "the key was changed or deleted meanwhile".to_owned(),
+                ));
+            }
+            insert_history(&transaction, &events, &deliveries)?;
+            transaction.commit().map_err(sql_error("update key"))
+        })
+        .await
+    }
+
     async fn delete_key(&self, team: &TeamId, id: &KeyRecordId) -> StoreResult<bool> {
         let (team, id) = (team.0.clone(), id.0.clone());
         // The snapshot goes with it (ON DELETE CASCADE); the Key ID is free again with the row.

@@ -57,6 +57,16 @@ pub trait KeyStore: Send + Sync {
     /// Writes `key` (whose `revision` must already be `expected_revision + 1`) only if the stored
     /// revision is still `expected_revision`; otherwise [`StoreError::Conflict`].
     async fn update_key(&self, key: &ApiKeyRecord, expected_revision: u64) -> StoreResult<()>;
+    /// [`Self::update_key`] and, in the same transaction, the events announcing the change with
+    /// their deliveries: both are stored or neither (a crash between the two cannot lose the
+    /// announcement of a change it made, nor announce one it did not).
+    async fn update_key_announcing(
+        &self,
+        key: &ApiKeyRecord,
+        expected_revision: u64,
+        events: &[EventRecord],
+        deliveries: &[DeliveryRecord],
+    ) -> StoreResult<()>;
     /// Removes the key and everything that hangs on it (snapshot, key_id uniqueness). `false` if absent.
     async fn delete_key(&self, team: &TeamId, id: &KeyRecordId) -> StoreResult<bool>;
 }

@@ -503,22 +503,35 @@ impl PushService {
     }
 
     /// Writes the push state on the key (conditional; applied again to a fresher record). The
-    /// write that turns push `degraded` from anything else announces it, so concurrent checks
-    /// announce it once.
+    /// write that turns push `degraded` from anything else carries its announcement
+    /// (`shipwatch.key.push_degraded`, routed by the team's workflows) in the same transaction,
+    /// so concurrent checks announce it once and a crash cannot separate the two.
     async fn record(&self, key: &ApiKeyRecord, state: PushState) -> Result<(), PushError> {
         let mut current = key.clone();
         for _ in 0..3 {
             let mut next = current.clone();
             next.push = Some(state.clone());
             next.revision = current.revision + 1;
-            match self.stores.keys.update_key(&next, current.revision).await {
-                Ok(()) => {
-                    let old = current.push.as_ref().map_or(PushStatus::Off, |p| p.status);
-                    if state.status == PushStatus::Degraded && old != PushStatus::Degraded {
-                        self.announce_degraded(&current, old, &state).await;
-                    }
-                    return Ok(());
-                }
+            let old = current.push.as_ref().map_or(PushStatus::Off, |p| p.status);
+            let announce = state.status == PushStatus::Degraded && old != PushStatus::Degraded;
+            let written = if announce {
+                let now = self.clock.now();
+                let message = state.message.as_deref().unwrap_or("push is degraded");
+                let events = [key_push_degraded(&current, old, message, now)];
+                let deliveries =
+                    crate::outbox::route(&self.stores, &current.team_id, &events, now).await?;
+                self.stores
+                    .keys
+                    .update_key_announcing(&next, current.revision, &events, &deliveries)
+                    .await
+                    .map(|()| {
+                        tracing::warn!(key = %key.id, event = %events[0].id, "push degraded; announced");
+                    })
+            } else {
+                self.stores.keys.update_key(&next, current.revision).await
+            };
+            match written {
+                Ok(()) => return Ok(()),
                 Err(StoreError::Conflict(_)) => {
                     match self.stores.keys.get_key_by_id(&key.id).await? {
                         Some(fresh) => current = fresh,
@@ -529,30 +542,6 @@ impl PushService {
             }
         }
         Err(StoreError::Conflict("the key kept changing".into()).into())
-    }
-
-    /// Records `shipwatch.key.push_degraded` through the outbox (routed by the team's workflows).
-    /// The key write before it already happened: a failure here is logged, not retried.
-    async fn announce_degraded(&self, key: &ApiKeyRecord, old: PushStatus, state: &PushState) {
-        let now = self.clock.now();
-        let message = state.message.as_deref().unwrap_or("push is degraded");
-        let events = [key_push_degraded(key, old, message, now)];
-        let deliveries = match crate::outbox::route(&self.stores, &key.team_id, &events, now).await
-        {
-            Ok(deliveries) => deliveries,
-            Err(err) => {
-                tracing::warn!(key = %key.id, error = %err, "could not read workflows; push degraded event stored without deliveries");
-                Vec::new()
-            }
-        };
-        match self.stores.sweeps.append_events(&events, &deliveries).await {
-            Ok(()) => {
-                tracing::warn!(key = %key.id, event = %events[0].id, "push degraded; announced")
-            }
-            Err(err) => {
-                tracing::error!(key = %key.id, error = %err, "could not store the push degraded event")
-            }
-        }
     }
 
     /// The health check: reconciles every valid key whose webhooks were last checked over

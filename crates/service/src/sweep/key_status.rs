@@ -61,20 +61,20 @@ impl Inner {
         next.status_message = Some(message.to_owned());
         next.updated_at = now;
         next.revision = key.revision + 1;
-        if !self.update_key_once(key, &next).await {
+        let event = match status {
+            KeyStatus::ActionRequired => account_action_required(key, code.as_str(), message, now),
+            _ => key_status_changed(key, key.status, status, Some(code), now),
+        };
+        let Some(recorded) = self.update_key_announcing(key, &next, event, now).await else {
             self.save_usage(key, spent, now).await;
             return (0, 0);
-        }
+        };
         tracing::warn!(
             status = status.as_str(),
             code = code.as_str(),
             "key status changed by the sweep"
         );
-        let event = match status {
-            KeyStatus::ActionRequired => account_action_required(key, code.as_str(), message, now),
-            _ => key_status_changed(key, key.status, status, Some(code), now),
-        };
-        self.append_key_event(event, now).await
+        recorded
     }
 
     /// A read worked: a blocked key is `valid` again (announced once), and the key's bookkeeping
@@ -109,18 +109,21 @@ impl Inner {
             next.status_message = None;
             next.validated_at = Some(now);
         }
-        if !self.update_key_once(key, &next).await {
-            if usage_changed {
+        if !recovered {
+            if !self.update_key_once(key, &next).await && usage_changed {
                 self.save_usage(key, spent, now).await;
             }
             return (0, 0);
         }
-        if !recovered {
-            return (0, 0);
-        }
-        tracing::info!("key works again");
         let event = key_status_changed(key, key.status, KeyStatus::Valid, None, now);
-        self.append_key_event(event, now).await
+        let Some(recorded) = self.update_key_announcing(key, &next, event, now).await else {
+            if usage_changed {
+                self.save_usage(key, spent, now).await;
+            }
+            return (0, 0);
+        };
+        tracing::info!("key works again");
+        recorded
     }
 
     /// The key's budget bookkeeping after a sweep that spent `spent` (see [`rate_budget`]).
@@ -185,23 +188,39 @@ impl Inner {
         }
     }
 
-    async fn append_key_event(&self, event: EventRecord, now: DateTime<Utc>) -> (usize, usize) {
+    /// The conditional key write with the event announcing it, in one transaction; `None` when
+    /// another writer changed the key first (its change, and its announcement, win) or the store
+    /// failed (nothing written: the next sweep sees the same change and tries again). Otherwise
+    /// the events and deliveries recorded.
+    async fn update_key_announcing(
+        &self,
+        key: &ApiKeyRecord,
+        next: &ApiKeyRecord,
+        event: EventRecord,
+        now: DateTime<Utc>,
+    ) -> Option<(usize, usize)> {
         let events = [event];
         let deliveries = match outbox::route(&self.stores, &events[0].team_id, &events, now).await {
             Ok(deliveries) => deliveries,
             Err(err) => {
-                tracing::warn!(error = %err, "could not read workflows; key event stored without deliveries");
-                Vec::new()
+                tracing::warn!(error = %err, "could not read workflows; the key change waits for the next sweep");
+                return None;
             }
         };
-        match self.stores.sweeps.append_events(&events, &deliveries).await {
+        match self
+            .stores
+            .keys
+            .update_key_announcing(next, key.revision, &events, &deliveries)
+            .await
+        {
             Ok(()) => {
                 tracing::info!(event = %events[0].id, r#type = %events[0].event_type, summary = %events[0].summary, "event");
-                (1, deliveries.len())
+                Some((1, deliveries.len()))
             }
+            Err(StoreError::Conflict(_)) => None,
             Err(err) => {
-                tracing::error!(error = %err, "could not store a key status event");
-                (0, 0)
+                tracing::warn!(error = %err, "could not record the key change and its event");
+                None
             }
         }
     }
