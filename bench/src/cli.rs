@@ -34,6 +34,8 @@ commands (each prints Markdown tables on stdout, progress on stderr):
                 scheduled sweep shard planning: time and peak memory, paged vs one list
   push-latency  [--keys 10] [--apps 10] [--changes 100] [--interval-s 60] [--intervals 2] [--seed 11]
                 detection latency, push + polling versus polling only, and ASC requests per change
+  push-feedback [--submissions 100] [--gap-ms 50]
+                TestFlight feedback: notification to destination latency, ASC requests, exactly once
   criterion-table --dir TARGET/criterion [--since UNIX_SECONDS]
                 the criterion micro-benchmarks saved since then, as one table
 internal (spawned by `sweep`):
@@ -76,6 +78,10 @@ pub enum Command {
     },
     AppsEndpoint(AppsEndpointOptions),
     PushLatency(PushLatencyOptions),
+    PushFeedback {
+        submissions: usize,
+        gap_ms: u64,
+    },
     Dashboard {
         apps: usize,
         events: usize,
@@ -271,6 +277,14 @@ pub fn parse(args: &[String]) -> Result<Command, BenchError> {
                 intervals: flags.one("intervals", 2)?,
                 seed: flags.one("seed", 11)?,
             })
+        }
+        "push-feedback" => {
+            let flags = Flags::parse(rest, &["submissions", "gap-ms"])?;
+            flags.no_positional()?;
+            Command::PushFeedback {
+                submissions: flags.one("submissions", 100)?,
+                gap_ms: flags.one("gap-ms", 50)?,
+            }
         }
         "planner" => {
             let flags = Flags::parse(rest, &["keys"])?;

@@ -15,6 +15,7 @@ pub mod memory;
 pub mod micro;
 pub mod planner;
 pub mod play_requests;
+pub mod push_feedback;
 pub mod push_latency;
 pub mod requests;
 pub mod sweep;

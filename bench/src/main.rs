@@ -97,6 +97,18 @@ async fn execute(command: Command) -> Result<(), BenchError> {
                 shipwatch_bench::push_latency::run(&options).await?.render()
             );
         }
+        Command::PushFeedback {
+            submissions,
+            gap_ms,
+        } => println!(
+            "{}",
+            shipwatch_bench::push_feedback::run(
+                submissions,
+                std::time::Duration::from_millis(gap_ms)
+            )
+            .await?
+            .render()
+        ),
         Command::Planner { keys } => println!("{}", planner::run(&keys)?.render()),
         Command::PlannerRun { keys, mode } => {
             let result = planner::planner_run(keys, mode).await?;

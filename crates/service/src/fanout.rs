@@ -306,7 +306,8 @@ impl FanoutSweep {
     /// Sweeps one shard's keys (without the delivery pass; see [`Self::deliver_due`]).
     pub async fn run_shard(&self, shard: &SweepShard) -> ShardOutcome {
         let age = self.clock.now() - shard.planned_at;
-        if age > self.config.shard_max_age {
+        // A newer sweep covers a stale shard's keys, but nothing else brings pushed feedback back.
+        if age > self.config.shard_max_age && shard.feedback.is_none() {
             tracing::warn!(sweep = %shard.sweep_id, shard = shard.shard,
                 age_seconds = age.num_seconds(),
                 "shard too old; dropped (newer sweeps cover its keys). Consumers are falling behind: raise the queue's maximum concurrency or the schedule interval");

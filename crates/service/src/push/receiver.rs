@@ -1,8 +1,9 @@
 //! The push receiver's logic: find the webhook's secret (cached; no store write before the
 //! signature holds), verify `x-apple-signature: hmacsha256=<hex>` over the raw body in constant
-//! time, rate-limit per webhook, skip a `data.id` seen recently, and ask for a one-key sweep
-//! through [`KeySweepTrigger`] (in process locally, a one-key shard on AWS) without waiting for
-//! it, so events, history and exactly-once are those of the sweep.
+//! time, rate-limit per webhook, skip a `data.id` seen recently, and ask through
+//! [`KeySweepTrigger`] (in process locally, a one-key shard on AWS) for a one-key sweep (state
+//! notifications: events, history and exactly-once are those of the sweep) or for a read of the
+//! feedback submission named (`push::feedback`), without waiting for either.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,175 @@
+//! `shipwatch-bench push-feedback`: TestFlight feedback pushed by App Store Connect, from the
+//! moment the fake posts a `betaFeedbackScreenshotSubmissionCreated` notification to the moment
+//! its `shipwatch.testflight.feedback_received` event arrives at a webhook destination; the App
+//! Store Connect requests each submission costs; and that each submission is delivered once
+//! although every notification is also redelivered (same `data.id`) and sent a second time under
+//! a new `data.id`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use shipwatch_shared::clock::SystemClock;
+use shipwatch_tests::app::{Backend, TestApp, fresh_stores};
+use shipwatch_tests::fake_asc::{FakeApp, FakeAsc, FakeFeedback, notification_body};
+use shipwatch_tests::receiver::Receiver;
+use shipwatch_tests::test_keys::TestKey;
+
+use crate::BenchError;
+use crate::push_latency::percentile;
+use crate::table::Table;
+
+const APP: &str = "6400000001";
+
+pub async fn run(submissions: usize, gap: Duration) -> Result<Table, BenchError> {
+    let asc = FakeAsc::start().await;
+    let key = TestKey::generate();
+    asc.register_key(&key);
+    asc.add_app(
+        &key.issuer_id,
+        FakeApp::new(APP, "Bench", "com.example.bench"),
+    );
+    let dir = tempfile::tempdir().map_err(BenchError::io("a temporary data folder"))?;
+    let stores = fresh_stores(Backend::Embedded, dir.path()).await;
+    let app = TestApp::start_with_settings(
+        Backend::Embedded,
+        stores,
+        &asc.base_url(),
+        dir,
+        Arc::new(SystemClock),
+        &[
+            ("SHIPWATCH_ALLOW_PRIVATE_DESTINATIONS", "1"),
+            ("SHIPWATCH_PUBLIC_URL", "https://shipwatch.example.com"),
+        ],
+    )
+    .await;
+    asc.set_delivery_host(&app.base_url);
+    let team = app.create_team("Bench").await;
+    let receiver = Receiver::start()
+        .await
+        .map_err(BenchError::io("starting the receiver"))?;
+    let (status, destination) = app
+        .post_json(
+            &team.token,
+            "/v1/destinations",
+            &json!({"type": "webhook", "name": "bench", "url": format!("{}/hook", receiver.url())}),
+        )
+        .await;
+    if status != 201 {
+        return Err(BenchError::setup("creating the destination", destination));
+    }
+    let (status, workflow) = app
+        .post_json(
+            &team.token,
+            "/v1/workflows",
+            &json!({"name": "feedback", "destination_id": destination["id"],
+                "app_ids": ["*"], "event_types": ["shipwatch.testflight.feedback_received"]}),
+        )
+        .await;
+    if status != 201 {
+        return Err(BenchError::setup("creating the workflow", workflow));
+    }
+    let (status, created) = app
+        .post_json(
+            &team.token,
+            "/v1/keys",
+            &json!({"private_key": key.pem, "issuer_id": key.issuer_id.as_str(),
+                "key_id": key.key_id.as_str()}),
+        )
+        .await;
+    if status != 202 {
+        return Err(BenchError::setup("adding the key", created));
+    }
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    app.wait_for_key(&team.token, &id, |k| k["push"] == "active")
+        .await;
+    app.services.sweeper.run().await;
+    let webhook = asc
+        .webhooks_of(APP)
+        .first()
+        .map(|w| w.id.clone())
+        .ok_or_else(|| BenchError::Invalid("the app has no webhook".into()))?;
+    for n in 0..submissions {
+        asc.add_feedback(FakeFeedback::screenshot(&format!("s-{n}"), APP, None));
+    }
+
+    asc.reset_counters();
+    let mut latencies = Vec::with_capacity(submissions);
+    for n in 0..submissions {
+        let body = notification_body(
+            "betaFeedbackScreenshotSubmissionCreated",
+            &format!("n-{n}"),
+            ("betaFeedbackScreenshotSubmissions", &format!("s-{n}")),
+        );
+        let sent = Instant::now();
+        let (status, answer) = asc
+            .deliver_notification(&webhook, &app.base_url, &body, None)
+            .await;
+        if status != 202 {
+            return Err(BenchError::Invalid(format!(
+                "notification {n} was answered {status}: {answer}"
+            )));
+        }
+        receiver
+            .wait_for(n + 1, Duration::from_secs(30))
+            .await
+            .map_err(|err| {
+                BenchError::Invalid(format!(
+                    "submission {n}: {} of {} events arrived",
+                    err.received.len(),
+                    err.wanted
+                ))
+            })?;
+        latencies.push(sent.elapsed());
+        // Apple's redelivery of the same data.id, and the same submission under a new one.
+        asc.deliver_notification(&webhook, &app.base_url, &body, None)
+            .await;
+        let again = notification_body(
+            "betaFeedbackScreenshotSubmissionCreated",
+            &format!("n-{n}-again"),
+            ("betaFeedbackScreenshotSubmissions", &format!("s-{n}")),
+        );
+        asc.deliver_notification(&webhook, &app.base_url, &again, None)
+            .await;
+        tokio::time::sleep(gap).await;
+    }
+    // Late duplicates would arrive shortly after.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let received = receiver.requests().len();
+    if received != submissions {
+        return Err(BenchError::Invalid(format!(
+            "{received} events arrived for {submissions} submissions"
+        )));
+    }
+    let reads = asc
+        .requests_to("/v1/betaFeedbackScreenshotSubmissions")
+        .len();
+    let total = asc.total_requests();
+    latencies.sort();
+    let mut table = Table::new(
+        &format!(
+            "TestFlight feedback pushed, {submissions} submissions (each also redelivered, and notified again under a new data.id)"
+        ),
+        &[
+            "p50 s",
+            "p90 s",
+            "p99 s",
+            "max s",
+            "events delivered / submission",
+            "ASC requests / submission (all)",
+            "of which submission reads",
+        ],
+    );
+    let per = |count: usize| format!("{:.2}", count as f64 / submissions.max(1) as f64);
+    let seconds = |d: Duration| format!("{:.3}", d.as_secs_f64());
+    table.row(vec![
+        seconds(percentile(&latencies, 50)),
+        seconds(percentile(&latencies, 90)),
+        seconds(percentile(&latencies, 99)),
+        seconds(latencies.last().copied().unwrap_or_default()),
+        per(received),
+        per(total),
+        per(reads),
+    ]);
+    Ok(table)
+}
