@@ -2,13 +2,15 @@
 //! with `SHIPWATCH_PUBLIC_URL` set gets its webhooks after validation and `GET /v1/keys/{id}`
 //! shows `push`; a Developer key shows `unavailable` with the roles that enable push; without
 //! the setting `off`; `POST /v1/keys/{id}/validate` repairs a webhook deleted behind our back;
-//! `DELETE /v1/keys/{id}` deletes the key's webhooks (not others') and their secrets.
+//! `DELETE /v1/keys/{id}` deletes the key's webhooks (not others') and their secrets. The
+//! dashboard's `/keys` and `/keys/{id}` show the same push status in words.
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use shipwatch_shared::clock::SystemClock;
 use shipwatch_tests::app::{Backend, TestApp, TestTeam, fresh_stores};
+use shipwatch_tests::dashboard_http::DashboardMember;
 use shipwatch_tests::fake_asc::{FakeApp, FakeAsc, FakeRole};
 use shipwatch_tests::test_keys::TestKey;
 
@@ -25,7 +27,7 @@ async fn setup(
     backend: Backend,
     role: FakeRole,
     public_url: Option<&str>,
-) -> (FakeAsc, TestApp, TestTeam, TestKey) {
+) -> (FakeAsc, TestApp, TestTeam, TestKey, DashboardMember) {
     let asc = FakeAsc::start().await;
     let key = TestKey::generate();
     asc.register_key(&key);
@@ -46,8 +48,36 @@ async fn setup(
         &environment,
     )
     .await;
-    let team = app.create_team("Acme").await;
-    (asc, app, team, key)
+    let (team, member) = DashboardMember::new_team(&app, "Acme", "ana").await;
+    let team = TestTeam {
+        id: team["id"].as_str().expect("team id").to_owned(),
+        token: team["token"].as_str().expect("team token").to_owned(),
+    };
+    (asc, app, team, key, member)
+}
+
+/// The push status as the dashboard shows it: the label on `/keys` and on the key's page, and
+/// the key page's sentence.
+async fn dashboard_push(member: &DashboardMember, key_id: &str) -> (String, String) {
+    let (status, list) = member.page("/keys").await;
+    assert_eq!(status, 200, "{list}");
+    let (status, page) = member.page(&format!("/keys/{key_id}")).await;
+    assert_eq!(status, 200, "{page}");
+    let label = text_of(&page, "id=\"push-status\"").expect("a push status on the key page");
+    assert!(
+        list.contains(&format!(">{label}</span>")),
+        "the list shows {label}: {list}"
+    );
+    let sentence = text_of(&page, "id=\"push-message\"").unwrap_or_default();
+    (label, sentence)
+}
+
+/// The text of the element whose opening tag holds `marker`.
+fn text_of(page: &str, marker: &str) -> Option<String> {
+    let at = page.find(marker)?;
+    let start = page[at..].find('>')? + at + 1;
+    let end = page[start..].find('<')? + start;
+    Some(page[start..end].to_owned())
 }
 
 async fn upload_and_settle(app: &TestApp, team: &TestTeam, key: &TestKey) -> Value {
@@ -72,7 +102,7 @@ async fn upload_and_settle(app: &TestApp, team: &TestTeam, key: &TestKey) -> Val
 }
 
 async fn an_admin_key_gets_webhooks_and_shows_push_active_until_deleted(backend: Backend) {
-    let (asc, app, team, key) = setup(backend, FakeRole::Admin, Some(PUBLIC_URL)).await;
+    let (asc, app, team, key, member) = setup(backend, FakeRole::Admin, Some(PUBLIC_URL)).await;
     let foreign = asc.add_foreign_webhook(APP, "https://other.example.com/hook");
     let view = upload_and_settle(&app, &team, &key).await;
     assert_eq!(view["push"], "active", "{view}");
@@ -89,6 +119,14 @@ async fn an_admin_key_gets_webhooks_and_shows_push_active_until_deleted(backend:
     let (_, list) = app.get(&team.token, "/v1/keys").await;
     assert!(!list.to_string().contains(&ours.secret));
     assert!(!view.to_string().contains(&ours.secret));
+    let (label, sentence) = dashboard_push(&member, &id).await;
+    assert_eq!(label, "Active");
+    assert!(sentence.contains("1 app(s) within seconds"), "{sentence}");
+    let (_, page) = member.page(&format!("/keys/{id}")).await;
+    assert!(
+        !page.contains(&ours.secret),
+        "a webhook secret on the key page"
+    );
 
     // Deleted behind our back; validating again repairs it.
     asc.remove_webhook(&ours.id);
@@ -126,7 +164,7 @@ async fn an_admin_key_gets_webhooks_and_shows_push_active_until_deleted(backend:
 }
 
 async fn a_developer_key_shows_push_unavailable(backend: Backend) {
-    let (asc, app, team, key) = setup(backend, FakeRole::Developer, Some(PUBLIC_URL)).await;
+    let (asc, app, team, key, member) = setup(backend, FakeRole::Developer, Some(PUBLIC_URL)).await;
     let view = upload_and_settle(&app, &team, &key).await;
     assert_eq!(view["status"], "valid");
     assert_eq!(view["push"], "unavailable", "{view}");
@@ -136,10 +174,13 @@ async fn a_developer_key_shows_push_unavailable(backend: Backend) {
         "{message}"
     );
     assert!(asc.webhooks_of(APP).is_empty());
+    let (label, sentence) = dashboard_push(&member, view["id"].as_str().unwrap()).await;
+    assert_eq!(label, "Unavailable");
+    assert!(sentence.contains("App Manager"), "{sentence}");
 }
 
 async fn without_a_public_url_keys_show_push_off(backend: Backend) {
-    let (asc, app, team, key) = setup(backend, FakeRole::Admin, None).await;
+    let (asc, app, team, key, member) = setup(backend, FakeRole::Admin, None).await;
     let view = upload_and_settle(&app, &team, &key).await;
     assert_eq!(view["push"], "off", "{view}");
     assert!(
@@ -149,4 +190,7 @@ async fn without_a_public_url_keys_show_push_off(backend: Backend) {
             .contains("SHIPWATCH_PUBLIC_URL")
     );
     assert!(asc.webhooks_of(APP).is_empty());
+    let (label, sentence) = dashboard_push(&member, view["id"].as_str().unwrap()).await;
+    assert_eq!(label, "Off");
+    assert!(sentence.contains("SHIPWATCH_PUBLIC_URL"), "{sentence}");
 }

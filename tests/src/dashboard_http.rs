@@ -50,11 +50,15 @@ impl DashboardMember {
     }
 
     /// Accepts the invite as `name` (email `<name>@example.com`) and keeps the session cookie.
+    /// The link is followed on the test app's address: under `SHIPWATCH_PUBLIC_URL` it names the
+    /// public host, which reaches the same server in a deployment.
     pub async fn join(app: &TestApp, invite_url: &str, name: &str) -> Self {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
+        let link = url::Url::parse(invite_url).expect("an absolute invite link");
+        let invite_url = &app.url(link.path());
         let form = client.get(invite_url).send().await.expect("GET invite");
         let form_cookie = set_cookie_pair(&form);
         let token = form_cookie

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde_json::json;
 use shipwatch_service::keys::KeyError;
-use shipwatch_service::model::{AccountRef, ApiKeyRecord, KeyRecordId, KeyStatus};
+use shipwatch_service::model::{AccountRef, ApiKeyRecord, KeyRecordId, KeyStatus, PushStatus};
 
 use super::Signed;
 use super::page::{self, Field, Nav, field_error};
@@ -23,6 +23,53 @@ pub fn status_label(status: KeyStatus) -> &'static str {
         KeyStatus::Valid => "Valid",
         KeyStatus::Invalid => "Invalid",
         KeyStatus::ActionRequired => "Action required",
+    }
+}
+
+/// Push from App Store Connect webhooks (contract section 7) in words: a CSS class, a label and
+/// what it means for this key.
+struct PushWords {
+    class: &'static str,
+    label: &'static str,
+    sentence: String,
+}
+
+fn push_words(key: &ApiKeyRecord) -> PushWords {
+    let words = |class, label, sentence: String| PushWords {
+        class,
+        label,
+        sentence,
+    };
+    let Some(push) = &key.push else {
+        return match key.account {
+            AccountRef::GooglePlay { .. } => words(
+                "push-off",
+                "Not used",
+                "Google Play sends no push; shipwatch polls this account.".to_owned(),
+            ),
+            AccountRef::AppStoreConnect { .. } => words(
+                "push-off",
+                "Not set up yet",
+                "shipwatch sets up push once the key is valid; until then it polls.".to_owned(),
+            ),
+        };
+    };
+    let message = push.message.clone().unwrap_or_default();
+    match push.status {
+        PushStatus::Off => words("push-off", "Off", message),
+        PushStatus::Unavailable => words("push-unavailable", "Unavailable", message),
+        PushStatus::Degraded => words("push-degraded", "Degraded", message),
+        PushStatus::Active => {
+            let mut sentence = format!(
+                "App Store Connect tells shipwatch of changes to {} app(s) within seconds; polling goes on as the safety net.",
+                push.webhooks.len()
+            );
+            if !message.is_empty() {
+                sentence.push(' ');
+                sentence.push_str(&message);
+            }
+            words("push-active", "Active", sentence)
+        }
     }
 }
 
@@ -54,7 +101,7 @@ pub async fn list(State(state): State<ApiState>, signed: Signed) -> Response {
             p.card { "No API keys yet. Add one to start monitoring your apps." }
         } @else {
             table.stack {
-                thead { tr { th { "Name" } th { "Platform" } th { "Key ID" } th { "Status" } th { "Apps" } } }
+                thead { tr { th { "Name" } th { "Platform" } th { "Key ID" } th { "Status" } th { "Push" } th { "Apps" } } }
                 tbody {
                     @for key in &keys {
                         tr {
@@ -62,6 +109,7 @@ pub async fn list(State(state): State<ApiState>, signed: Signed) -> Response {
                             td { (platform_label(&key.account)) }
                             td { code { (key_id_of(key)) } }
                             td { span class={"status status-" (key.status.as_str())} { (status_label(key.status)) } }
+                            td { @let push = push_words(key); span class=(push.class) { (push.label) } }
                             td { @if let Some(n) = key.apps_count { (n) } @else { "–" } }
                         }
                     }
@@ -366,6 +414,11 @@ pub async fn show(
                 }
             }
             p id="status-message" { (status_message(&key)) }
+            @let push = push_words(&key);
+            p { "Push: " span id="push-status" class=(push.class) { (push.label) } }
+            @if !push.sentence.is_empty() {
+                p id="push-message" { (push.sentence) }
+            }
             table {
                 tbody {
                     tr { th { "Platform" } td { (platform_label(&key.account)) } }
@@ -376,6 +429,9 @@ pub async fn show(
                     tr { th { "Public key fingerprint" } td { code { (key.public_key_fingerprint) } } }
                     tr { th { "Added" } td { (key.created_at.format("%Y-%m-%d %H:%M UTC")) } }
                     tr { th { "Last checked" } td { @if let Some(at) = key.last_swept_at { (at.format("%Y-%m-%d %H:%M UTC")) } @else { "not yet" } } }
+                    @if let Some(push) = &key.push {
+                        tr { th { "Push checked" } td { (push.checked_at.format("%Y-%m-%d %H:%M UTC")) } }
+                    }
                 }
             }
         }
