@@ -19,16 +19,25 @@ use crate::BenchError;
 use crate::push_latency::percentile;
 use crate::table::Table;
 
-const APP: &str = "6400000001";
+/// Apps of the key, each with its webhook: submissions go round them, so no webhook gets more
+/// than the receiver's per-webhook allowance (60 notifications a minute).
+const APPS: usize = 10;
+
+fn app_id(n: usize) -> String {
+    format!("64000000{:02}", n % APPS)
+}
 
 pub async fn run(submissions: usize, gap: Duration) -> Result<Table, BenchError> {
     let asc = FakeAsc::start().await;
     let key = TestKey::generate();
     asc.register_key(&key);
-    asc.add_app(
-        &key.issuer_id,
-        FakeApp::new(APP, "Bench", "com.example.bench"),
-    );
+    for a in 0..APPS {
+        let id = app_id(a);
+        asc.add_app(
+            &key.issuer_id,
+            FakeApp::new(&id, &format!("Bench {a}"), &format!("com.example.bench{a}")),
+        );
+    }
     let dir = tempfile::tempdir().map_err(BenchError::io("a temporary data folder"))?;
     let stores = fresh_stores(Backend::Embedded, dir.path()).await;
     let app = TestApp::start_with_settings(
@@ -84,13 +93,20 @@ pub async fn run(submissions: usize, gap: Duration) -> Result<Table, BenchError>
     app.wait_for_key(&team.token, &id, |k| k["push"] == "active")
         .await;
     app.services.sweeper.run().await;
-    let webhook = asc
-        .webhooks_of(APP)
-        .first()
-        .map(|w| w.id.clone())
-        .ok_or_else(|| BenchError::Invalid("the app has no webhook".into()))?;
+    let webhooks = (0..APPS)
+        .map(|a| {
+            asc.webhooks_of(&app_id(a))
+                .first()
+                .map(|w| w.id.clone())
+                .ok_or_else(|| BenchError::Invalid(format!("app {} has no webhook", app_id(a))))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     for n in 0..submissions {
-        asc.add_feedback(FakeFeedback::screenshot(&format!("s-{n}"), APP, None));
+        asc.add_feedback(FakeFeedback::screenshot(
+            &format!("s-{n}"),
+            &app_id(n),
+            None,
+        ));
     }
 
     asc.reset_counters();
@@ -101,9 +117,10 @@ pub async fn run(submissions: usize, gap: Duration) -> Result<Table, BenchError>
             &format!("n-{n}"),
             ("betaFeedbackScreenshotSubmissions", &format!("s-{n}")),
         );
+        let webhook = &webhooks[n % APPS];
         let sent = Instant::now();
         let (status, answer) = asc
-            .deliver_notification(&webhook, &app.base_url, &body, None)
+            .deliver_notification(webhook, &app.base_url, &body, None)
             .await;
         if status != 202 {
             return Err(BenchError::Invalid(format!(
@@ -122,14 +139,14 @@ pub async fn run(submissions: usize, gap: Duration) -> Result<Table, BenchError>
             })?;
         latencies.push(sent.elapsed());
         // Apple's redelivery of the same data.id, and the same submission under a new one.
-        asc.deliver_notification(&webhook, &app.base_url, &body, None)
+        asc.deliver_notification(webhook, &app.base_url, &body, None)
             .await;
         let again = notification_body(
             "betaFeedbackScreenshotSubmissionCreated",
             &format!("n-{n}-again"),
             ("betaFeedbackScreenshotSubmissions", &format!("s-{n}")),
         );
-        asc.deliver_notification(&webhook, &app.base_url, &again, None)
+        asc.deliver_notification(webhook, &app.base_url, &again, None)
             .await;
         tokio::time::sleep(gap).await;
     }
@@ -148,7 +165,7 @@ pub async fn run(submissions: usize, gap: Duration) -> Result<Table, BenchError>
     latencies.sort();
     let mut table = Table::new(
         &format!(
-            "TestFlight feedback pushed, {submissions} submissions (each also redelivered, and notified again under a new data.id)"
+            "TestFlight feedback pushed, {submissions} submissions over {APPS} apps' webhooks (each also redelivered, and notified again under a new data.id)"
         ),
         &[
             "p50 s",

@@ -227,7 +227,7 @@ pub fn testflight_feedback_received(
         super::event_data::FeedbackKind::Screenshot => "screenshot feedback",
     };
     let summary = format!("{}{build}: TestFlight {what}", data.app.label());
-    let id = feedback_event_id(&key.id, data.kind.as_str(), &data.submission_id);
+    let id = feedback_event_id(&key.id, data.kind, &data.submission_id);
     let app_id = data.app.id.clone();
     let mut event = new_event(
         &key.team_id,
@@ -241,9 +241,15 @@ pub fn testflight_feedback_received(
     event
 }
 
-/// A UUID (version 8: derived, not random) from the key and the submission.
-fn feedback_event_id(key: &KeyRecordId, kind: &str, submission_id: &str) -> EventId {
+/// The id of the `shipwatch.testflight.feedback_received` event of a key's submission: a UUID
+/// (version 8: derived, not random) from the key and the submission.
+pub fn feedback_event_id(
+    key: &KeyRecordId,
+    kind: super::event_data::FeedbackKind,
+    submission_id: &str,
+) -> EventId {
     use sha2::Digest as _;
+    let kind = kind.as_str();
     let digest = sha2::Sha256::digest(format!("feedback\n{key}\n{kind}\n{submission_id}"));
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);

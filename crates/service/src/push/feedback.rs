@@ -14,7 +14,7 @@ use shipwatch_shared::clock::Clock;
 use crate::accounts::{AccountError, Credentials, StoreAccounts};
 use crate::domain::diff::{AppRef, BuildRef};
 use crate::domain::event_data::{FeedbackKind, TestflightFeedbackReceived};
-use crate::domain::events::testflight_feedback_received;
+use crate::domain::events::{feedback_event_id, testflight_feedback_received};
 use crate::domain::snapshot::KeySnapshot;
 use crate::model::{AccountRef, KeyRecordId};
 use crate::ports::{StoreError, Stores};
@@ -109,6 +109,12 @@ impl FeedbackService {
         };
         if !matches!(key.account, AccountRef::AppStoreConnect { .. }) {
             return Ok(FeedbackOutcome::KeyGone);
+        }
+        // A submission announced again (under a new `data.id`) costs a store read, not an App
+        // Store Connect request.
+        let id = feedback_event_id(&key.id, feedback.kind, &feedback.submission_id);
+        if self.stores.sweeps.get_event(&id).await?.is_some() {
+            return Ok(FeedbackOutcome::AlreadyRecorded);
         }
         let secret = self
             .stores
