@@ -50,7 +50,8 @@ fn push_words(key: &ApiKeyRecord) -> PushWords {
             AccountRef::AppStoreConnect { .. } => words(
                 "push-off",
                 "Not set up yet",
-                "shipwatch sets up push once the key is valid; until then it polls.".to_owned(),
+                "shipwatch sets up push right after it finds the key valid; until then it polls."
+                    .to_owned(),
             ),
         };
     };
@@ -107,10 +108,10 @@ pub async fn list(State(state): State<ApiState>, signed: Signed) -> Response {
                         tr {
                             td { a href={"/keys/" (key.id.0)} { (key.name) } }
                             td { (platform_label(&key.account)) }
-                            td { code { (key_id_of(key)) } }
-                            td { span class={"status status-" (key.status.as_str())} { (status_label(key.status)) } }
-                            td { @let push = push_words(key); span class=(push.class) { (push.label) } }
-                            td { @if let Some(n) = key.apps_count { (n) } @else { "–" } }
+                            td data-label="Key ID" { code { (key_id_of(key)) } }
+                            td data-label="Status" { span class={"status status-" (key.status.as_str())} { (status_label(key.status)) } }
+                            td data-label="Push" { @let push = push_words(key); span class=(push.class) { (push.label) } }
+                            td data-label="Apps" { @if let Some(n) = key.apps_count { (n) } @else { "–" } }
                         }
                     }
                 }
