@@ -16,7 +16,7 @@ use shipwatch_tests::receiver::Receiver;
 use shipwatch_tests::test_keys::TestKey;
 
 use crate::BenchError;
-use crate::push_latency::percentile;
+use crate::push_latency::{percentile, route_to_receiver};
 use crate::table::Table;
 
 /// Apps of the key, each with its webhook: submissions go round them, so no webhook gets more
@@ -57,27 +57,13 @@ pub async fn run(submissions: usize, gap: Duration) -> Result<Table, BenchError>
     let receiver = Receiver::start()
         .await
         .map_err(BenchError::io("starting the receiver"))?;
-    let (status, destination) = app
-        .post_json(
-            &team.token,
-            "/v1/destinations",
-            &json!({"type": "webhook", "name": "bench", "url": format!("{}/hook", receiver.url())}),
-        )
-        .await;
-    if status != 201 {
-        return Err(BenchError::setup("creating the destination", destination));
-    }
-    let (status, workflow) = app
-        .post_json(
-            &team.token,
-            "/v1/workflows",
-            &json!({"name": "feedback", "destination_id": destination["id"],
-                "app_ids": ["*"], "event_types": ["shipwatch.testflight.feedback_received"]}),
-        )
-        .await;
-    if status != 201 {
-        return Err(BenchError::setup("creating the workflow", workflow));
-    }
+    route_to_receiver(
+        &app,
+        &team.token,
+        &receiver,
+        "shipwatch.testflight.feedback_received",
+    )
+    .await?;
     let (status, created) = app
         .post_json(
             &team.token,

@@ -180,6 +180,38 @@ fn stamp_arrivals(
     (arrivals, task)
 }
 
+/// A webhook destination at `receiver` and a workflow sending it every event of `event_type`
+/// (`*`: every type) of every app.
+pub(crate) async fn route_to_receiver(
+    app: &TestApp,
+    token: &str,
+    receiver: &Receiver,
+    event_type: &str,
+) -> Result<(), BenchError> {
+    let (status, destination) = app
+        .post_json(
+            token,
+            "/v1/destinations",
+            &json!({"type": "webhook", "name": "bench", "url": format!("{}/hook", receiver.url())}),
+        )
+        .await;
+    if status != 201 {
+        return Err(BenchError::setup("creating the destination", destination));
+    }
+    let (status, workflow) = app
+        .post_json(
+            token,
+            "/v1/workflows",
+            &json!({"name": "bench", "destination_id": destination["id"],
+                "app_ids": ["*"], "event_types": [event_type]}),
+        )
+        .await;
+    if status != 201 {
+        return Err(BenchError::setup("creating the workflow", workflow));
+    }
+    Ok(())
+}
+
 fn app_id(key: usize, app: usize) -> String {
     format!("64{key:04}{app:04}")
 }
@@ -231,27 +263,7 @@ async fn measure(options: &PushLatencyOptions, mode: Mode) -> Result<ModeResult,
             .await
             .map_err(BenchError::io("starting the receiver"))?,
     );
-    let (status, destination) = app
-        .post_json(
-            &team.token,
-            "/v1/destinations",
-            &json!({"type": "webhook", "name": "bench", "url": format!("{}/hook", receiver.url())}),
-        )
-        .await;
-    if status != 201 {
-        return Err(BenchError::setup("creating the destination", destination));
-    }
-    let (status, workflow) = app
-        .post_json(
-            &team.token,
-            "/v1/workflows",
-            &json!({"name": "all", "destination_id": destination["id"],
-                "app_ids": ["*"], "event_types": ["*"]}),
-        )
-        .await;
-    if status != 201 {
-        return Err(BenchError::setup("creating the workflow", workflow));
-    }
+    route_to_receiver(&app, &team.token, &receiver, "*").await?;
     for key in &keys {
         let (status, created) = app
             .post_json(

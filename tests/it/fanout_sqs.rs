@@ -659,7 +659,7 @@ fn new_version_state(event: &EventRecord) -> Option<&str> {
 /// of that key once and reading no other key.
 #[tokio::test]
 async fn a_push_enqueues_a_one_key_shard_that_status_sweep_consumes() {
-    use shipwatch_service::push::receiver::{PushReceiver, QueuedKeySweep, Received};
+    use shipwatch_service::push::receiver::Received;
     let harness = Harness::start(2, 1).await;
     harness.sweep_through_the_queue(2).await;
     let pushed = &harness.keys[0];
@@ -675,13 +675,7 @@ async fn a_push_enqueues_a_one_key_shard_that_status_sweep_consumes() {
     harness
         .asc
         .set_version_state(&other.version_id, "WAITING_FOR_REVIEW");
-    let queue: Arc<dyn ShardQueue> =
-        Arc::new(SqsShardQueue::new(harness.sqs.clone(), &harness.queue_url));
-    let receiver = PushReceiver::new(
-        harness.stores.clone(),
-        harness.clock.clone(),
-        Arc::new(QueuedKeySweep::new(queue, harness.clock.clone())),
-    );
+    let receiver = harness.queued_push_receiver();
     let body = serde_json::to_vec(&shipwatch_tests::fake_asc::notification_body(
         "appStoreVersionAppVersionStateUpdated",
         "n-aws-1",
@@ -732,6 +726,18 @@ fn apple_signature(secret: &str, body: &[u8]) -> String {
 }
 
 impl Harness {
+    /// The push receiver as key-api runs it on AWS: one-key shards onto the SQS queue (moto).
+    fn queued_push_receiver(&self) -> shipwatch_service::push::receiver::PushReceiver {
+        use shipwatch_service::push::receiver::{PushReceiver, QueuedKeySweep};
+        let queue: Arc<dyn ShardQueue> =
+            Arc::new(SqsShardQueue::new(self.sqs.clone(), &self.queue_url));
+        PushReceiver::new(
+            self.stores.clone(),
+            self.clock.clone(),
+            Arc::new(QueuedKeySweep::new(queue, self.clock.clone())),
+        )
+    }
+
     /// The key as provisioning leaves it: one webhook of ours for its app, the webhook's secret
     /// in the secret store.
     async fn provision_webhook(&self, key: &WatchedKey, reference: &str, secret: &str) {
@@ -777,7 +783,7 @@ impl Harness {
 #[tokio::test]
 async fn pushed_feedback_goes_through_the_queue_and_is_recorded_once() {
     use shipwatch_service::domain::event_data::FeedbackKind;
-    use shipwatch_service::push::receiver::{PushReceiver, QueuedKeySweep, Received};
+    use shipwatch_service::push::receiver::Received;
     use shipwatch_tests::fake_asc::FakeFeedback;
     let harness = Harness::start(2, 1).await;
     harness.sweep_through_the_queue(2).await;
@@ -790,13 +796,7 @@ async fn pushed_feedback_goes_through_the_queue_and_is_recorded_once() {
         .asc
         .add_feedback(FakeFeedback::crash("crash-1", &pushed.app_id, None));
 
-    let queue: Arc<dyn ShardQueue> =
-        Arc::new(SqsShardQueue::new(harness.sqs.clone(), &harness.queue_url));
-    let receiver = PushReceiver::new(
-        harness.stores.clone(),
-        harness.clock.clone(),
-        Arc::new(QueuedKeySweep::new(queue, harness.clock.clone())),
-    );
+    let receiver = harness.queued_push_receiver();
     let body = serde_json::to_vec(&shipwatch_tests::fake_asc::notification_body(
         "betaFeedbackCrashSubmissionCreated",
         "n-feedback-1",

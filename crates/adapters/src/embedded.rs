@@ -515,23 +515,8 @@ impl KeyStore for EmbeddedStore {
             key.revision as i64,
         );
         let expected = expected_revision as i64;
-        self.run(move |c| {
-            let changed = c
-                .execute(
-                    "UPDATE api_keys SET key_id = ?3, revision = ?4, body = ?5
-                     WHERE id = ?1 AND team_id = ?2 AND revision = ?6",
-                    params![row.0, row.1, row.2, row.3, body, expected],
-                )
-                .map_err(sql_error("update key"))?;
-            if changed == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::Conflict(
-                    "the key was changed or deleted meanwhile".to_owned(),
-                ))
-            }
-        })
-        .await
+        self.run(move |c| update_key_row(c, &row, &body, expected))
+            .await
     }
 
     async fn update_key_announcing(
@@ -555,18 +540,7 @@ impl KeyStore for EmbeddedStore {
             let transaction = c
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(sql_error("update key"))?;
-            let changed = transaction
-                .execute(
-                    "UPDATE api_keys SET key_id = ?3, revision = ?4, body = ?5
-                     WHERE id = ?1 AND team_id = ?2 AND revision = ?6",
-                    params![row.0, row.1, row.2, row.3, body, expected],
-                )
-                .map_err(sql_error("update key"))?;
-            if changed != 1 {
-                return Err(StoreError::Conflict(
-                    "the key was changed or deleted meanwhile".to_owned(),
-                ));
-            }
+            update_key_row(&transaction, &row, &body, expected)?;
             insert_history(&transaction, &events, &deliveries)?;
             transaction.commit().map_err(sql_error("update key"))
         })
@@ -801,6 +775,29 @@ fn delivery_row(delivery: &DeliveryRecord) -> StoreResult<DeliveryRow> {
         revision: delivery.revision as i64,
         body: to_json("delivery", delivery)?,
     })
+}
+
+/// The key row `(id, team, key id, revision)` with `body`, only if its revision is `expected`.
+fn update_key_row(
+    c: &Connection,
+    row: &(String, String, String, i64),
+    body: &str,
+    expected: i64,
+) -> StoreResult<()> {
+    let changed = c
+        .execute(
+            "UPDATE api_keys SET key_id = ?3, revision = ?4, body = ?5
+             WHERE id = ?1 AND team_id = ?2 AND revision = ?6",
+            params![row.0, row.1, row.2, row.3, body, expected],
+        )
+        .map_err(sql_error("update key"))?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(
+            "the key was changed or deleted meanwhile".to_owned(),
+        ))
+    }
 }
 
 fn insert_history(

@@ -116,16 +116,9 @@ impl FeedbackService {
         if self.stores.sweeps.get_event(&id).await?.is_some() {
             return Ok(FeedbackOutcome::AlreadyRecorded);
         }
-        let secret = self
-            .stores
-            .secrets
-            .get_secret(&key.secret_name())
+        let credentials = super::key_credentials(&self.stores, self.accounts.as_ref(), &key)
             .await?
             .ok_or(FeedbackError::Credentials)?;
-        let credentials = self
-            .accounts
-            .credentials(&key.account, &secret)
-            .map_err(|_| FeedbackError::Credentials)?;
         let Some(submission) = self
             .reader
             .submission(&credentials, feedback.kind, &feedback.submission_id)

@@ -172,6 +172,19 @@ pub struct PushService {
     public_url: Option<String>,
 }
 
+/// A key's credentials, parsed from its secret; `Ok(None)` when the secret is missing or cannot be
+/// read as credentials.
+pub(crate) async fn key_credentials(
+    stores: &Stores,
+    accounts: &dyn StoreAccounts,
+    key: &ApiKeyRecord,
+) -> Result<Option<Credentials>, StoreError> {
+    let Some(secret) = stores.secrets.get_secret(&key.secret_name()).await? else {
+        return Ok(None);
+    };
+    Ok(accounts.credentials(&key.account, &secret).ok())
+}
+
 /// Whether any of `app_ids` (the apps a sweep saw) has no webhook in `state`.
 fn has_app_without_webhook<'a>(
     state: &PushState,
@@ -205,15 +218,9 @@ impl PushService {
     }
 
     async fn credentials(&self, key: &ApiKeyRecord) -> Result<Credentials, PushError> {
-        let secret = self
-            .stores
-            .secrets
-            .get_secret(&key.secret_name())
+        key_credentials(&self.stores, self.accounts.as_ref(), key)
             .await?
-            .ok_or(PushError::Credentials)?;
-        self.accounts
-            .credentials(&key.account, &secret)
-            .map_err(|_| PushError::Credentials)
+            .ok_or(PushError::Credentials)
     }
 
     /// Brings a valid key's webhooks to what they should be (creating, repairing, re-enabling,
