@@ -506,17 +506,8 @@ impl KeyStore for EmbeddedStore {
     }
 
     async fn update_key(&self, key: &ApiKeyRecord, expected_revision: u64) -> StoreResult<()> {
-        check_next_revision("key", key.revision, expected_revision)?;
-        let body = to_json("key", key)?;
-        let row = (
-            key.id.0.clone(),
-            key.team_id.0.clone(),
-            key.account.identity().to_owned(),
-            key.revision as i64,
-        );
-        let expected = expected_revision as i64;
-        self.run(move |c| update_key_row(c, &row, &body, expected))
-            .await
+        let update = KeyUpdate::new(key, expected_revision)?;
+        self.run(move |c| update.apply(c)).await
     }
 
     async fn update_key_announcing(
@@ -526,21 +517,13 @@ impl KeyStore for EmbeddedStore {
         events: &[EventRecord],
         deliveries: &[DeliveryRecord],
     ) -> StoreResult<()> {
-        check_next_revision("key", key.revision, expected_revision)?;
-        let body = to_json("key", key)?;
-        let row = (
-            key.id.0.clone(),
-            key.team_id.0.clone(),
-            key.account.identity().to_owned(),
-            key.revision as i64,
-        );
-        let expected = expected_revision as i64;
+        let update = KeyUpdate::new(key, expected_revision)?;
         let (events, deliveries) = history_rows(events, deliveries)?;
         self.run(move |c| {
             let transaction = c
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(sql_error("update key"))?;
-            update_key_row(&transaction, &row, &body, expected)?;
+            update.apply(&transaction)?;
             insert_history(&transaction, &events, &deliveries)?;
             transaction.commit().map_err(sql_error("update key"))
         })
@@ -777,26 +760,51 @@ fn delivery_row(delivery: &DeliveryRecord) -> StoreResult<DeliveryRow> {
     })
 }
 
-/// The key row `(id, team, key id, revision)` with `body`, only if its revision is `expected`.
-fn update_key_row(
-    c: &Connection,
-    row: &(String, String, String, i64),
-    body: &str,
+/// A conditional write of a key row: applied only while its stored revision is `expected`.
+struct KeyUpdate {
+    id: String,
+    team: String,
+    key_id: String,
+    revision: i64,
+    body: String,
     expected: i64,
-) -> StoreResult<()> {
-    let changed = c
-        .execute(
-            "UPDATE api_keys SET key_id = ?3, revision = ?4, body = ?5
-             WHERE id = ?1 AND team_id = ?2 AND revision = ?6",
-            params![row.0, row.1, row.2, row.3, body, expected],
-        )
-        .map_err(sql_error("update key"))?;
-    if changed == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::Conflict(
-            "the key was changed or deleted meanwhile".to_owned(),
-        ))
+}
+
+impl KeyUpdate {
+    fn new(key: &ApiKeyRecord, expected_revision: u64) -> StoreResult<Self> {
+        check_next_revision("key", key.revision, expected_revision)?;
+        Ok(Self {
+            id: key.id.0.clone(),
+            team: key.team_id.0.clone(),
+            key_id: key.account.identity().to_owned(),
+            revision: key.revision as i64,
+            body: to_json("key", key)?,
+            expected: expected_revision as i64,
+        })
+    }
+
+    fn apply(&self, c: &Connection) -> StoreResult<()> {
+        let changed = c
+            .execute(
+                "UPDATE api_keys SET key_id = ?3, revision = ?4, body = ?5
+                 WHERE id = ?1 AND team_id = ?2 AND revision = ?6",
+                params![
+                    self.id,
+                    self.team,
+                    self.key_id,
+                    self.revision,
+                    self.body,
+                    self.expected
+                ],
+            )
+            .map_err(sql_error("update key"))?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(
+                "the key was changed or deleted meanwhile".to_owned(),
+            ))
+        }
     }
 }
 

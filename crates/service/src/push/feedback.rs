@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use shipwatch_shared::clock::Clock;
 
+use super::PushError;
 use crate::accounts::{AccountError, Credentials, StoreAccounts};
 use crate::domain::diff::{AppRef, BuildRef};
 use crate::domain::event_data::{FeedbackKind, TestflightFeedbackReceived};
@@ -64,17 +65,6 @@ pub enum FeedbackOutcome {
     KeyGone,
 }
 
-/// Worth trying again: the store, the secret or App Store Connect failed.
-#[derive(Debug, thiserror::Error)]
-pub enum FeedbackError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("the key's private key cannot be read")]
-    Credentials,
-    #[error("App Store Connect could not be asked: {0}")]
-    Account(AccountError),
-}
-
 #[derive(Clone)]
 pub struct FeedbackService {
     stores: Stores,
@@ -98,12 +88,13 @@ impl FeedbackService {
         }
     }
 
-    /// Reads the submission and records its event (once).
+    /// Reads the submission and records its event (once). An error is worth trying again: the
+    /// store, the key's secret or App Store Connect failed.
     pub async fn record(
         &self,
         key_id: &KeyRecordId,
         feedback: &FeedbackRef,
-    ) -> Result<FeedbackOutcome, FeedbackError> {
+    ) -> Result<FeedbackOutcome, PushError> {
         let Some(key) = self.stores.keys.get_key_by_id(key_id).await? else {
             return Ok(FeedbackOutcome::KeyGone);
         };
@@ -118,12 +109,12 @@ impl FeedbackService {
         }
         let credentials = super::key_credentials(&self.stores, self.accounts.as_ref(), &key)
             .await?
-            .ok_or(FeedbackError::Credentials)?;
+            .ok_or(PushError::Credentials)?;
         let Some(submission) = self
             .reader
             .submission(&credentials, feedback.kind, &feedback.submission_id)
             .await
-            .map_err(FeedbackError::Account)?
+            .map_err(PushError::Account)?
         else {
             tracing::info!(key = %key.id, submission = %feedback.submission_id, "feedback submission no longer in App Store Connect; nothing announced");
             return Ok(FeedbackOutcome::SubmissionGone);
