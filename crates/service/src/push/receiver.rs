@@ -359,9 +359,18 @@ pub struct InProcessKeySweep {
     feedback: FeedbackService,
 }
 
-/// Waits before the second and third try of a feedback read that failed (App Store Connect or
-/// the store briefly down); after that it is logged and given up, as Apple was answered already.
-const FEEDBACK_RETRY_WAITS: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(15)];
+/// Waits before each further try of a feedback read that failed (App Store Connect or the store
+/// down), about 53 minutes in all: Apple was answered already and will not send it again, so the
+/// process keeps it (lost only if the process stops meanwhile); after the last try it is logged
+/// and given up.
+const FEEDBACK_RETRY_WAITS: [Duration; 6] = [
+    Duration::from_secs(2),
+    Duration::from_secs(15),
+    Duration::from_secs(60),
+    Duration::from_secs(300),
+    Duration::from_secs(900),
+    Duration::from_secs(1800),
+];
 
 impl InProcessKeySweep {
     pub fn new(sweeper: crate::sweep::SweepService, feedback: FeedbackService) -> Self {
@@ -396,7 +405,7 @@ impl KeySweepTrigger for InProcessKeySweep {
                             tokio::time::sleep(*wait).await;
                         }
                         None => {
-                            tracing::error!(key = %key, submission = %feedback.submission_id, error = %err, "feedback read failed three times; given up");
+                            tracing::error!(key = %key, submission = %feedback.submission_id, error = %err, "feedback read kept failing for an hour; given up");
                             return;
                         }
                     },
