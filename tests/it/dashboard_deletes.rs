@@ -196,5 +196,8 @@ async fn the_history_filter_and_the_workflow_form_name_event_types_in_words(back
         ),
         "{page}"
     );
-    assert!(page.contains("<td>All event types</td>"), "{page}");
+    assert!(
+        page.contains("<td data-label=\"Events\">All event types</td>"),
+        "{page}"
+    );
 }

@@ -60,7 +60,7 @@ async fn api_tokens_are_created_shown_once_used_and_revoked(backend: Backend) {
     // Listed with its creator and its last use; the value is on no later page.
     let (_, page) = ana.page("/team").await;
     assert!(
-        page.contains("CI script") && page.contains("<td>Ana</td>"),
+        page.contains("CI script") && page.contains("<td data-label=\"Created by\">Ana</td>"),
         "{page}"
     );
     assert!(!page.contains("never"), "the use is recorded: {page}");

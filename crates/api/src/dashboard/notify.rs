@@ -91,9 +91,9 @@ async fn destinations_page(
                     @for d in &destinations {
                         tr {
                             td { (d.name) }
-                            td { (d.kind.as_str()) }
-                            td { code { (d.url_hint) } }
-                            td.outcome { (last_outcome(d.last_outcome.as_ref())) }
+                            td data-label="Type" { (d.kind.as_str()) }
+                            td data-label="URL" { code { (d.url_hint) } }
+                            td.outcome data-label="Last outcome" { (last_outcome(d.last_outcome.as_ref())) }
                             td {
                                 form method="post" action={"/destinations/" (d.id.0) "/test"} {
                                     input type="hidden" name="csrf" value=(csrf);
@@ -361,7 +361,7 @@ async fn workflows_page(
                 tbody {
                     @for w in &workflows {
                         tr {
-                            td { (w.name) } td { (w.app_ids.join(", ")) } td { (w.event_types.iter().map(|t| if t == "*" { "All event types".into() } else { event_type_label(t) }).collect::<Vec<_>>().join(", ")) } td { (destination_name(&w.destination_id)) }
+                            td { (w.name) } td data-label="Apps" { (w.app_ids.join(", ")) } td data-label="Events" { (w.event_types.iter().map(|t| if t == "*" { "All event types".into() } else { event_type_label(t) }).collect::<Vec<_>>().join(", ")) } td data-label="Destination" { (destination_name(&w.destination_id)) }
                             td {
                                 form method="post" action={"/workflows/" (w.id.0) "/delete"} {
                                     input type="hidden" name="csrf" value=(csrf);

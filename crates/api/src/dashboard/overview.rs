@@ -47,18 +47,18 @@ pub async fn show(State(state): State<ApiState>, signed: Signed) -> Response {
                     @for app in &apps.apps {
                         tr {
                             td { strong { a href={"/apps/" (app.id)} { (app.name) } } br; small.hint { (app.bundle_id) } }
-                            td {
+                            td data-label="Versions" {
                                 @for version in &app.versions {
                                     div { (version.platform) " " (version.version_string) ": " strong { (version.state) }
                                         small.hint { " since " (version.state_since.format("%Y-%m-%d %H:%M")) } }
                                 }
                             }
-                            td {
+                            td data-label="Latest builds" {
                                 @for build in app.builds.iter().take(3) {
                                     div { (build.short_version.as_deref().unwrap_or("")) " (" (build.version) "): " (build.processing_state) }
                                 }
                             }
-                            td { (last_checked(&app.key)) }
+                            td data-label="Last checked" { (last_checked(&app.key)) }
                         }
                     }
                 }

@@ -95,7 +95,7 @@ async fn render_with(
             thead { tr { th { "Name" } th { "Email" } th { "Member since" } } }
             tbody {
                 @for member in &members {
-                    tr { td { (member.name) } td { (member.email) } td { (member.created_at.format("%Y-%m-%d")) } }
+                    tr { td { (member.name) } td data-label="Email" { (member.email) } td data-label="Member since" { (member.created_at.format("%Y-%m-%d")) } }
                 }
             }
         }
@@ -114,9 +114,9 @@ async fn render_with(
                     @for token in &tokens {
                         tr {
                             td { (token.name) }
-                            td { (member_name(&token.created_by)) }
-                            td { (token.created_at.format("%Y-%m-%d %H:%M UTC")) }
-                            td { @match token.last_used_at { Some(at) => { (at.format("%Y-%m-%d %H:%M UTC")) } None => { "never" } } }
+                            td data-label="Created by" { (member_name(&token.created_by)) }
+                            td data-label="Created" { (token.created_at.format("%Y-%m-%d %H:%M UTC")) }
+                            td data-label="Last used" { @match token.last_used_at { Some(at) => { (at.format("%Y-%m-%d %H:%M UTC")) } None => { "never" } } }
                             td {
                                 form method="post" action={"/team/tokens/" (token.id.0) "/revoke"} {
                                     input type="hidden" name="csrf" value=(csrf);
