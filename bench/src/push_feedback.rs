@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use shipwatch_shared::clock::SystemClock;
 use shipwatch_tests::app::{Backend, TestApp, fresh_stores};
 use shipwatch_tests::fake_asc::{FakeApp, FakeAsc, FakeFeedback, notification_body};
@@ -16,7 +15,7 @@ use shipwatch_tests::receiver::Receiver;
 use shipwatch_tests::test_keys::TestKey;
 
 use crate::BenchError;
-use crate::push_latency::{percentile, route_to_receiver};
+use crate::push_latency::{percentile, route_to_receiver, upload_key};
 use crate::table::Table;
 
 /// Apps of the key, each with its webhook: submissions go round them, so no webhook gets more
@@ -64,18 +63,7 @@ pub async fn run(submissions: usize, gap: Duration) -> Result<Table, BenchError>
         "shipwatch.testflight.feedback_received",
     )
     .await?;
-    let (status, created) = app
-        .post_json(
-            &team.token,
-            "/v1/keys",
-            &json!({"private_key": key.pem, "issuer_id": key.issuer_id.as_str(),
-                "key_id": key.key_id.as_str()}),
-        )
-        .await;
-    if status != 202 {
-        return Err(BenchError::setup("adding the key", created));
-    }
-    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    let id = upload_key(&app, &team.token, &key).await?;
     app.wait_for_key(&team.token, &id, |k| k["push"] == "active")
         .await;
     app.services.sweeper.run().await;

@@ -180,6 +180,26 @@ fn stamp_arrivals(
     (arrivals, task)
 }
 
+/// Uploads `key` through `POST /v1/keys`; its record id.
+pub(crate) async fn upload_key(
+    app: &TestApp,
+    token: &str,
+    key: &TestKey,
+) -> Result<String, BenchError> {
+    let (status, created) = app
+        .post_json(
+            token,
+            "/v1/keys",
+            &json!({"private_key": key.pem, "issuer_id": key.issuer_id.as_str(),
+                "key_id": key.key_id.as_str()}),
+        )
+        .await;
+    if status != 202 {
+        return Err(BenchError::setup("adding a key", created));
+    }
+    Ok(created["id"].as_str().unwrap_or_default().to_owned())
+}
+
 /// A webhook destination at `receiver` and a workflow sending it every event of `event_type`
 /// (`*`: every type) of every app.
 pub(crate) async fn route_to_receiver(
@@ -265,18 +285,7 @@ async fn measure(options: &PushLatencyOptions, mode: Mode) -> Result<ModeResult,
     );
     route_to_receiver(&app, &team.token, &receiver, "*").await?;
     for key in &keys {
-        let (status, created) = app
-            .post_json(
-                &team.token,
-                "/v1/keys",
-                &json!({"private_key": key.pem, "issuer_id": key.issuer_id.as_str(),
-                    "key_id": key.key_id.as_str()}),
-            )
-            .await;
-        if status != 202 {
-            return Err(BenchError::setup("adding a key", created));
-        }
-        let id = created["id"].as_str().unwrap_or_default().to_owned();
+        let id = upload_key(&app, &team.token, key).await?;
         match mode {
             Mode::Push => {
                 app.wait_for_key(&team.token, &id, |k| k["push"] == "active")
